@@ -1,0 +1,27 @@
+"""cnncalc — every number of a CNN, exactly, with its formula.
+
+Pure Python: importing the package and calling :func:`analyze` never imports torch. The PyTorch bridge
+(:func:`build_model`, :func:`from_module`, :func:`to_pytorch_code`) imports it when first used.
+"""
+from .analyze import analyze
+from .layers import (Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten, Layer, Linear, Pool,
+                     layer_names)
+from .parse import SpecError, format_layer, format_spec, parse_layer, parse_shape, parse_spec
+from .presets import PRESETS, preset
+from .report import CONVENTIONS, Analysis, LayerReport
+from .solve import divide_settings, input_sizes_for_output, same_padding
+
+_TORCH_BRIDGE = ("build_model", "from_module", "to_pytorch_code")
+
+
+def __getattr__(name: str):
+    if name in _TORCH_BRIDGE:
+        from . import torch_bridge
+        return getattr(torch_bridge, name)
+    raise AttributeError(f"module 'cnncalc' has no attribute {name!r}")
+
+
+__all__ = ["analyze", "Analysis", "LayerReport", "CONVENTIONS", "SpecError", "parse_spec", "parse_layer",
+           "parse_shape", "format_spec", "format_layer", "layer_names", "PRESETS", "preset", "same_padding",
+           "divide_settings", "input_sizes_for_output", "Conv", "Pool", "AdaptiveAvgPool", "Flatten", "Linear",
+           "BatchNorm", "Dropout", "Activation", "Layer", *_TORCH_BRIDGE]

@@ -1,0 +1,231 @@
+"""``analyze(spec, input_shape)``: every number for every layer, from arithmetic alone (no torch).
+
+Shapes follow PyTorch's formulas (:mod:`cnncalc.shapes`), receptive fields the Distill convention
+(:mod:`cnncalc.receptive`), counting conventions :data:`cnncalc.report.CONVENTIONS`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from .fixes import nearest_layer
+from .layers import (Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten, Layer, Linear, Pool,
+                     layer_names)
+from .parse import as_layers, format_layer, parse_shape
+from .receptive import Field, formulas as rf_formulas, step
+from .report import BYTES_PER_VALUE, Analysis, LayerReport
+from .shapes import Axis, conv_axis, describe_unread, pool_axis
+
+
+@dataclass(frozen=True)
+class State:
+    """What flows from one layer to the next: the shape and, while the data is spatial, the field."""
+
+    shape: tuple[int, ...]
+    fields: tuple[Field, Field] | None
+
+
+class Invalid(Exception):
+    def __init__(self, message: str, fix: str | None = None):
+        super().__init__(message)
+        self.fix = fix
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    return math.prod(shape)
+
+
+def _need_spatial(state: State, name: str) -> tuple[int, int, int]:
+    if len(state.shape) != 3:
+        raise Invalid(f"{name} needs a C×H×W input but gets {state.shape[0]} features (after flatten/fc); "
+                      "move it before the flatten or the first fc")
+    return state.shape  # type: ignore[return-value]
+
+
+def _window(layer: Conv | Pool, state: State, axes: list[Axis], pads: tuple[int, int], name: str) -> dict:
+    """Shared by conv and pool: output-size check, unread rows, receptive field."""
+    c, h, w = state.shape
+    if any(ax.size <= 0 for ax in axes):
+        fixed = nearest_layer(layer, (h, w))
+        raise Invalid(f"output size {axes[0].size}×{axes[1].size} ≤ 0: the window "
+                      f"(kernel {layer.kernel[0]}×{layer.kernel[1]}, dilation {layer.dilation[0]}×{layer.dilation[1]})"
+                      f" is larger than the padded {h}×{w} input",
+                      None if fixed is None else format_layer(fixed))
+    notes = [describe_unread(ax.unread, a, n) for ax, a, n in zip(axes, "HW", (h, w))]
+    notes = [n for n in notes if n]
+    extra: dict = {"formulas": {"out_H": axes[0].formula, "out_W": axes[1].formula}}
+    if notes:
+        fixed = nearest_layer(layer, (h, w))
+        extra.update(status="warning", message="valid, but " + "; ".join(notes) + " (PyTorch floors the division)",
+                     fix=None if fixed is None else format_layer(fixed))
+    strides = layer.strides if isinstance(layer, Pool) else layer.stride
+    if state.fields is not None:
+        new = tuple(step(f, k, s, p, d) for f, k, s, p, d in zip(state.fields, layer.kernel, strides, pads, layer.dilation))
+        for axis, f, k, s, p, d, nf in zip("HW", state.fields, layer.kernel, strides, pads, layer.dilation, new):
+            for key, text in rf_formulas(f, k, s, p, d, nf).items():
+                extra["formulas"][f"{key}_{axis}"] = text
+        extra["fields"] = new
+    return extra
+
+
+def _conv(layer: Conv, state: State, name: str) -> dict:
+    c, h, w = _need_spatial(state, name)
+    for what, value in (("input channels", c), ("output channels", layer.out_channels)):
+        if value % layer.groups:
+            ok = [g for g in range(1, layer.groups + 1) if c % g == 0 and layer.out_channels % g == 0]
+            raise Invalid(f"{what} {value} not divisible by groups {layer.groups}", format_layer(
+                Conv(layer.out_channels, layer.kernel, layer.stride, layer.padding, layer.dilation, ok[-1], layer.bias)))
+    if layer.padding == "same":
+        if layer.stride != (1, 1):
+            fixed = nearest_layer(layer, (h, w))
+            raise Invalid("padding='same' needs stride 1 in PyTorch; give the padding explicitly",
+                          None if fixed is None else format_layer(fixed))
+        totals = [d * (k - 1) for k, d in zip(layer.kernel, layer.dilation)]
+        pad = tuple((t // 2, t - t // 2) for t in totals)
+    else:
+        pad = layer.padding
+    axes = [conv_axis(n, k, s, b, a, d) for n, k, s, (b, a), d in zip((h, w), layer.kernel, layer.stride, pad, layer.dilation)]
+    extra = _window(layer, state, axes, (pad[0][0], pad[1][0]), name)
+    oc, oh, ow = layer.out_channels, axes[0].size, axes[1].size
+    per_filter = (c // layer.groups) * layer.kernel[0] * layer.kernel[1]
+    weights, biases = oc * per_filter, oc if layer.bias else 0
+    out_numel, in_numel = oc * oh * ow, c * h * w
+    macs = oh * ow * weights
+    f = extra["formulas"]
+    cin = f"({c}/{layer.groups})" if layer.groups > 1 else f"{c}"
+    kk = f"{layer.kernel[0]}·{layer.kernel[1]}"
+    f["weights"] = f"{oc}·{cin}·{kk} = {weights:,}"
+    f["biases"] = f"{oc} (one per filter)" if biases else "0 (bias=0)"
+    f["fc_equivalent"] = f"({c}·{h}·{w})·({oc}·{oh}·{ow}) = {in_numel * out_numel:,}"
+    lc = macs + (out_numel if biases else 0)
+    f["locally_connected"] = f"{oh}·{ow}·{weights:,}" + (f" + {out_numel:,}" if biases else "") + f" = {lc:,}"
+    f["macs"] = f"{oh}·{ow}·{oc}·{cin}·{kk} = {macs:,}"
+    return dict(extra, shape=(oc, oh, ow), weights=weights, biases=biases, fc_equivalent=in_numel * out_numel,
+                locally_connected=lc, macs=macs, flops=2 * macs + (out_numel if biases else 0))
+
+
+def _pool(layer: Pool, state: State, name: str) -> dict:
+    c, h, w = _need_spatial(state, name)
+    for p, k in zip(layer.padding, layer.kernel):
+        if p > k // 2:
+            fixed = nearest_layer(layer, (h, w))
+            raise Invalid(f"pooling padding {p} is more than half the kernel {k} (PyTorch allows at most {k // 2})",
+                          None if fixed is None else format_layer(fixed))
+    if layer.mode == "avg" and layer.dilation != (1, 1):
+        raise Invalid("average pooling has no dilation in PyTorch", format_layer(Pool("avg", layer.kernel, layer.stride,
+                                                                                      layer.padding, (1, 1), layer.ceil_mode)))
+    axes = [pool_axis(n, k, s, p, d, layer.ceil_mode)
+            for n, k, s, p, d in zip((h, w), layer.kernel, layer.strides, layer.padding, layer.dilation)]
+    extra = _window(layer, state, axes, layer.padding, name)
+    out_numel = c * axes[0].size * axes[1].size
+    window = layer.kernel[0] * layer.kernel[1]
+    per_out = window - 1 if layer.mode == "max" else window
+    extra["formulas"]["flops"] = f"{out_numel:,}·{per_out} = {out_numel * per_out:,}"
+    return dict(extra, shape=(c, axes[0].size, axes[1].size), weights=0, biases=0, macs=0, flops=out_numel * per_out)
+
+
+def _adaptive_windows(n: int, o: int) -> list[int]:
+    """PyTorch's window sizes: output i averages rows ⌊i·n/o⌋ … ⌈(i+1)·n/o⌉ − 1."""
+    return [-(-(i + 1) * n // o) - (i * n // o) for i in range(o)]
+
+
+def _adaptive(layer: AdaptiveAvgPool, state: State, name: str) -> dict:
+    c, h, w = _need_spatial(state, name)
+    wins = [_adaptive_windows(n, o) for n, o in zip((h, w), layer.output)]
+    flops = c * sum(wins[0]) * sum(wins[1])
+    extra: dict = {"formulas": {"out_H": f"{layer.output[0]} (fixed)", "out_W": f"{layer.output[1]} (fixed)"}}
+    if state.fields is not None:
+        if all(n % o == 0 for n, o in zip((h, w), layer.output)):
+            ks = [n // o for n, o in zip((h, w), layer.output)]
+            extra["fields"] = tuple(step(f, k, k, 0) for f, k in zip(state.fields, ks))
+        else:
+            extra.update(unavailable=("rf", "jump", "start"),
+                         message=f"receptive field unavailable: {h}×{w} → {layer.output[0]}×{layer.output[1]} uses "
+                                 "windows of unequal size, so units see fields of different sizes")
+    return dict(extra, shape=(c, *layer.output), weights=0, biases=0, macs=0, flops=flops)
+
+
+def _linear(layer: Linear, state: State, name: str) -> dict:
+    n_in, n_out = _numel(state.shape), layer.out_features
+    weights, biases = n_in * n_out, n_out if layer.bias else 0
+    shown = "·".join(map(str, state.shape))
+    f = {"weights": f"{shown}·{n_out} = {weights:,}" if len(state.shape) == 3 else f"{n_in}·{n_out} = {weights:,}",
+         "biases": f"{n_out} (one per output)" if biases else "0 (bias=0)",
+         "fc_equivalent": f"{n_in:,}·{n_out:,} = {weights:,} (it is one)",
+         "macs": f"{n_in:,}·{n_out:,} = {weights:,}", "rf": "every unit sees the whole input"}
+    message = f"flattens the {'×'.join(map(str, state.shape))} input to {n_in:,} features first" \
+        if len(state.shape) == 3 else ""
+    return dict(shape=(n_out,), weights=weights, biases=biases, fc_equivalent=weights,
+                locally_connected=weights + biases, macs=weights, flops=2 * weights + biases, formulas=f,
+                message=message, fields=None)
+
+
+def _batchnorm(layer: BatchNorm, state: State, name: str) -> dict:
+    c, numel = state.shape[0], _numel(state.shape)
+    return dict(shape=state.shape, weights=c, biases=c, macs=0, flops=2 * numel,
+                formulas={"weights": f"{c} (γ, one per channel)", "biases": f"{c} (β, one per channel)"})
+
+
+def _dropout(layer: Dropout, state: State, name: str) -> dict:
+    if not 0 <= layer.p <= 1:
+        raise Invalid(f"dropout probability {layer.p} is outside 0…1", "dropout p=0.5")
+    return dict(shape=state.shape, weights=0, biases=0, macs=0, flops=0)
+
+
+def _flatten(layer: Flatten, state: State, name: str) -> dict:
+    n = _numel(state.shape)
+    return dict(shape=(n,), weights=0, biases=0, macs=0, flops=0, fields=None,
+                formulas={"out": "·".join(map(str, state.shape)) + f" = {n:,}"})
+
+
+def _activation(layer: Activation, state: State, name: str) -> dict:
+    return dict(shape=state.shape, weights=0, biases=0, macs=0, flops=_numel(state.shape))
+
+
+RULES: dict[type, Callable[..., dict]] = {Conv: _conv, Pool: _pool, AdaptiveAvgPool: _adaptive, Linear: _linear,
+                                          BatchNorm: _batchnorm, Dropout: _dropout, Flatten: _flatten,
+                                          Activation: _activation}
+
+
+def analyze_layer(layer: Layer, state: State, index: int, name: str) -> tuple[LayerReport, State | None]:
+    base = dict(index=index, name=name, layer=layer, spec=format_layer(layer), in_shape=state.shape)
+    try:
+        r = RULES[type(layer)](layer, state, name)
+    except Invalid as err:
+        return LayerReport(**base, out_shape=None, status="error", message=str(err), fix=err.fix), None
+    fields = r.get("fields", state.fields) if "unavailable" not in r else None
+    shape = r["shape"]
+    if len(state.shape) == 3 and len(shape) == 3 and state.fields is None and "unavailable" not in r:
+        r["unavailable"] = ("rf", "jump", "start")  # the field was lost upstream (see that layer's message)
+    report = LayerReport(
+        **base, out_shape=shape, weights=r["weights"], biases=r["biases"], params=r["weights"] + r["biases"],
+        fc_equivalent=r.get("fc_equivalent"), locally_connected=r.get("locally_connected"), macs=r["macs"],
+        flops=r["flops"], memory=_numel(shape) * BYTES_PER_VALUE,
+        rf=None if fields is None else (fields[0].rf, fields[1].rf),
+        jump=None if fields is None else (fields[0].jump, fields[1].jump),
+        start=None if fields is None else (fields[0].start, fields[1].start),
+        status=r.get("status", "ok"), message=r.get("message", ""),
+        fix=r.get("fix"), formulas=r.get("formulas", {}), unavailable=r.get("unavailable", ()))
+    return report, State(shape, fields)
+
+
+def analyze(spec, input_shape=(3, 32, 32)) -> Analysis:
+    """Analyze ``spec`` (text or layers) on one input of ``input_shape`` ((C, H, W), (N,) or '3x32x32').
+
+    Raises :class:`cnncalc.SpecError` for unreadable text; invalid *settings* do not raise — the layer
+    reports ``status='error'`` with the reason and a fix, and the layers after it are not computed.
+    """
+    layers = as_layers(spec)
+    shape = parse_shape(input_shape)
+    state: State | None = State(shape, (Field(), Field()) if len(shape) == 3 else None)
+    reports = []
+    for index, (layer, name) in enumerate(zip(layers, layer_names(layers))):
+        if state is None:
+            reports.append(LayerReport(index=index, name=name, layer=layer, spec=format_layer(layer), in_shape=None,
+                                       out_shape=None, status="error",
+                                       message="not computed: a layer above is invalid"))
+            continue
+        report, state = analyze_layer(layer, state, index, name)
+        reports.append(report)
+    return Analysis(shape, tuple(reports))

@@ -1,0 +1,227 @@
+"""The text spec: one layer per ``;`` or line, ``#`` comments, ``key=value`` settings.
+
+    conv 32 k=5 s=1 p=2; relu; maxpool k=2 s=2; conv 64 k=5 p=2; relu; maxpool k=2
+    flatten; fc 1000; relu; dropout p=0.5; fc 10
+
+Sizes are ``N`` or ``HxW``; padding also ``same`` or, asymmetric, ``before:after`` per axis
+(``p=0:1`` or ``p=1:2x0:1``). Only a fixed grammar is read — nothing is evaluated.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from .layers import (ACTIVATIONS, Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten,
+                     Layer, Linear, Pad, Pair, Pool, is_symmetric, layer_names, sym_pad)
+
+
+class SpecError(ValueError):
+    """A spec that cannot be read; the message names the layer, the token and a fix."""
+
+
+KIND_SYNONYMS = {
+    "conv": "conv", "conv2d": "conv", "convolution": "conv",
+    "maxpool": "maxpool", "maxpool2d": "maxpool", "max": "maxpool", "pool": "maxpool",
+    "avgpool": "avgpool", "avgpool2d": "avgpool", "avg": "avgpool", "meanpool": "avgpool",
+    "gap": "gap", "globalavgpool": "gap", "global_avg_pool": "gap",
+    "adaptiveavgpool": "adaptiveavgpool", "adaptiveavgpool2d": "adaptiveavgpool",
+    "flatten": "flatten", "view": "flatten",
+    "fc": "fc", "linear": "fc", "dense": "fc", "fullyconnected": "fc",
+    "bn": "bn", "batchnorm": "bn", "batchnorm2d": "bn", "batchnorm1d": "bn",
+    "dropout": "dropout", "drop": "dropout",
+    "leaky_relu": "leakyrelu", "swish": "silu", "none": "identity",
+}
+KEY_SYNONYMS = {"kernel": "k", "kernel_size": "k", "stride": "s", "padding": "p", "pad": "p",
+                "dilation": "d", "groups": "g", "ceil_mode": "ceil", "rate": "p"}
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "conv": ("k", "s", "p", "d", "g", "bias"), "maxpool": ("k", "s", "p", "d", "ceil"),
+    "avgpool": ("k", "s", "p", "ceil"), "fc": ("bias",), "dropout": ("p",),
+    "gap": (), "adaptiveavgpool": (), "flatten": (), "bn": ()}
+MAX_SIZE = 1_000_000
+
+
+def _where(index: int, text: str) -> str:
+    return f"layer {index + 1} ('{text.strip()}')"
+
+
+def _int(token: str, what: str, where: str, low: int = 1) -> int:
+    if not re.fullmatch(r"\d{1,7}", token) or not low <= int(token) <= MAX_SIZE:
+        raise SpecError(f"{where}: {what} '{token}' must be a whole number from {low} to {MAX_SIZE:,}, "
+                        f"e.g. {what}=3")
+    return int(token)
+
+
+def _pair(token: str, what: str, where: str, low: int = 1) -> Pair:
+    parts = token.lower().split("x")
+    if len(parts) == 1:
+        v = _int(parts[0], what, where, low)
+        return (v, v)
+    if len(parts) == 2:
+        return (_int(parts[0], what, where, low), _int(parts[1], what, where, low))
+    raise SpecError(f"{where}: {what}='{token}' must be N or HxW, e.g. {what}=3 or {what}=3x5")
+
+
+def _pad(token: str, where: str) -> Pad | str:
+    if token.lower() == "same":
+        return "same"
+    axes = token.lower().split("x")
+    if len(axes) == 1:
+        axes = axes * 2
+    if len(axes) != 2:
+        raise SpecError(f"{where}: p='{token}' must be N, HxW, same, or before:after per axis (p=0:1)")
+    sides = []
+    for axis in axes:
+        parts = axis.split(":")
+        if len(parts) == 1:
+            parts = parts * 2
+        if len(parts) != 2:
+            raise SpecError(f"{where}: p='{token}': write asymmetric padding as before:after, e.g. p=0:1")
+        sides.append(tuple(_int(x, "p", where, low=0) for x in parts))
+    return (sides[0], sides[1])
+
+
+def _bool(token: str, key: str, where: str) -> bool:
+    if token.lower() in ("1", "true", "yes", "on"):
+        return True
+    if token.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SpecError(f"{where}: {key}='{token}' must be 0 or 1, e.g. {key}=0")
+
+
+def _build(kind: str, count: str | None, opts: dict[str, str], where: str) -> Layer:
+    if kind == "conv":
+        if count is None:
+            raise SpecError(f"{where}: a conv needs its number of filters, e.g. 'conv 32 k=3 p=1'")
+        return Conv(_int(count, "filters", where), kernel=_pair(opts.get("k", "3"), "k", where),
+                    stride=_pair(opts.get("s", "1"), "s", where),
+                    padding=_pad(opts.get("p", "0"), where), dilation=_pair(opts.get("d", "1"), "d", where),
+                    groups=_int(opts.get("g", "1"), "g", where), bias=_bool(opts.get("bias", "1"), "bias", where))
+    if kind in ("maxpool", "avgpool"):
+        k = _pair(opts.get("k", count or "2"), "k", where)
+        p = _pad(opts.get("p", "0"), where)
+        if p == "same" or not is_symmetric(p):
+            raise SpecError(f"{where}: pooling padding is the same on both sides in PyTorch; use p=N or p=HxW")
+        return Pool(kind[:3], k, _pair(opts["s"], "s", where) if "s" in opts else None, (p[0][0], p[1][0]),
+                    _pair(opts.get("d", "1"), "d", where), _bool(opts.get("ceil", "0"), "ceil", where))
+    if kind in ("gap", "adaptiveavgpool"):
+        return AdaptiveAvgPool(_pair(count or "1", "output size", where))
+    if kind == "fc":
+        if count is None:
+            raise SpecError(f"{where}: an fc needs its number of outputs, e.g. 'fc 10'")
+        return Linear(_int(count, "outputs", where), bias=_bool(opts.get("bias", "1"), "bias", where))
+    if kind == "dropout":
+        token = opts.get("p", count or "0.5")
+        if not re.fullmatch(r"(0(\.\d{1,6})?|1(\.0{1,6})?|\.\d{1,6})", token):
+            raise SpecError(f"{where}: dropout p='{token}' must be a probability from 0 to 1, e.g. p=0.5")
+        return Dropout(float(token))
+    if count is not None:
+        raise SpecError(f"{where}: '{kind}' takes no number (got '{count}')")
+    return {"flatten": Flatten(), "bn": BatchNorm()}.get(kind) or Activation(kind)
+
+
+def parse_layer(text: str, index: int = 0) -> Layer:
+    where = _where(index, text)
+    tokens = text.split()
+    name = tokens[0].lower()
+    kind = KIND_SYNONYMS.get(name, name)
+    if kind not in ALLOWED and kind not in ACTIVATIONS:
+        known = "conv, maxpool, avgpool, gap, adaptiveavgpool, flatten, fc, bn, dropout, " + ", ".join(ACTIVATIONS)
+        raise SpecError(f"{where}: unknown layer '{tokens[0]}'; known layers: {known}")
+    count, opts = None, {}
+    for tok in tokens[1:]:
+        if "=" in tok:
+            key, _, value = tok.partition("=")
+            key = KEY_SYNONYMS.get(key.lower(), key.lower())
+            allowed = ALLOWED.get(kind, ())
+            if key not in allowed:
+                listed = ", ".join(allowed) or "none"
+                raise SpecError(f"{where}: '{tok}' — {kind} has no setting '{key}'; its settings: {listed}")
+            if key in opts:
+                raise SpecError(f"{where}: '{key}' is given twice")
+            if not value:
+                raise SpecError(f"{where}: '{tok}' has no value, e.g. {key}=2")
+            opts[key] = value
+        elif count is None and re.fullmatch(r"[\d.x]+", tok):
+            count = tok
+        else:
+            raise SpecError(f"{where}: unexpected '{tok}'; write settings as key=value, e.g. k=3")
+    return _build(kind, count, opts, where)
+
+
+def parse_spec(text: str) -> tuple[Layer, ...]:
+    """Read a spec into layers; raises :class:`SpecError` on anything it cannot read."""
+    if not isinstance(text, str):
+        raise SpecError(f"a spec is text, not {type(text).__name__}")
+    pieces = [p.split("#", 1)[0].strip() for line in text.splitlines() for p in line.split("#", 1)[0].split(";")]
+    pieces = [p for p in pieces if p]
+    if not pieces:
+        raise SpecError("the spec is empty; write layers such as 'conv 32 k=5 p=2; relu; maxpool k=2; fc 10'")
+    return tuple(parse_layer(p, i) for i, p in enumerate(pieces))
+
+
+def parse_shape(text: str | tuple | list) -> tuple[int, ...]:
+    """'3x32x32' or (3, 32, 32) → (C, H, W); '784' → (784,). Raises SpecError otherwise."""
+    parts = text.lower().replace("×", "x").replace(",", "x").split("x") if isinstance(text, str) else list(text)
+    try:
+        shape = tuple(int(str(p).strip()) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) not in (1, 3) or not all(0 < v <= MAX_SIZE for v in shape):
+        raise SpecError(f"input shape '{text}' must be C×H×W (e.g. 3x32x32) or N (e.g. 784), "
+                        f"each a whole number from 1 to {MAX_SIZE:,}")
+    return shape
+
+
+def _size(p: Pair, default: int | None = None) -> str | None:
+    if p[0] == p[1]:
+        return None if p[0] == default else str(p[0])
+    return f"{p[0]}x{p[1]}"
+
+
+def _format_pad(p: Pad | str) -> str | None:
+    if p == "same":
+        return "same"
+    if is_symmetric(p):
+        return _size((p[0][0], p[1][0]), 0)
+    (t, b), (l, r) = p
+    if (t, b) == (l, r):
+        return f"{t}:{b}"
+    return f"{t}:{b}x{l}:{r}"
+
+
+def _opts(**items: str | None) -> str:
+    return "".join(f" {k}={v}" for k, v in items.items() if v is not None)
+
+
+FORMATTERS: dict[type, Callable[[Layer], str]] = {
+    Conv: lambda l: f"conv {l.out_channels}" + _opts(
+        k=_size(l.kernel) or "", s=_size(l.stride, 1), p=_format_pad(l.padding), d=_size(l.dilation, 1),
+        g=None if l.groups == 1 else str(l.groups), bias=None if l.bias else "0"),
+    Pool: lambda l: f"{l.mode}pool" + _opts(
+        k=_size(l.kernel) or "", s=None if l.stride is None else _size(l.stride) or "",
+        p=_size(l.padding, 0), d=_size(l.dilation, 1), ceil="1" if l.ceil_mode else None),
+    AdaptiveAvgPool: lambda l: "gap" if l.output == (1, 1) else f"adaptiveavgpool {_size(l.output) or ''}",
+    Flatten: lambda l: "flatten",
+    Linear: lambda l: f"fc {l.out_features}" + _opts(bias=None if l.bias else "0"),
+    BatchNorm: lambda l: "bn",
+    Dropout: lambda l: f"dropout p={l.p:g}",
+    Activation: lambda l: l.name,
+}
+
+
+def format_layer(layer: Layer) -> str:
+    text = FORMATTERS[type(layer)](layer)
+    return text.replace("=None", "")
+
+
+def format_spec(layers: tuple[Layer, ...] | list[Layer], sep: str = "; ") -> str:
+    """The canonical text of ``layers``; ``parse_spec(format_spec(x)) == x``."""
+    return sep.join(format_layer(layer) for layer in layers)
+
+
+def as_layers(spec: str | tuple[Layer, ...] | list[Layer]) -> tuple[Layer, ...]:
+    return parse_spec(spec) if isinstance(spec, str) else tuple(spec)
+
+
+__all__ = ["SpecError", "parse_spec", "parse_layer", "parse_shape", "format_spec", "format_layer",
+           "as_layers", "layer_names"]

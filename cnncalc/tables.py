@@ -1,0 +1,89 @@
+"""Presenting an :class:`~cnncalc.report.Analysis`: rows for a table, plain text, Markdown and CSV."""
+from __future__ import annotations
+
+import csv
+import io
+
+from .report import Analysis, LayerReport
+
+COLUMNS = ("layer", "spec", "output", "weights", "biases", "params", "fc_equivalent", "macs", "memory",
+           "rf", "jump", "start", "status")
+EXPORT_COLUMNS = COLUMNS + ("message",)
+HEADERS = {"layer": "layer", "spec": "spec", "output": "output", "weights": "weights", "biases": "biases",
+           "params": "params", "fc_equivalent": "FC-equivalent", "macs": "MACs", "memory": "memory (B)",
+           "rf": "RF", "jump": "jump", "start": "start", "status": "status",
+           "message": "message"}
+
+
+def shape_text(shape: tuple[int, ...] | None) -> str:
+    return "—" if shape is None else "×".join(map(str, shape))
+
+
+def pair_text(value, key: str = "", unavailable: tuple[str, ...] = ()) -> str:
+    if key in unavailable:
+        return "unavailable"
+    if value is None:
+        return "—"
+    a, b = (f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    return a if a == b else f"{a}×{b}"
+
+
+def _num(value: int | None, key: str, unavailable: tuple[str, ...]) -> str | int:
+    if key in unavailable:
+        return "unavailable"
+    return "—" if value is None else value
+
+
+def row(r: LayerReport) -> dict:
+    """One table row with raw integers (formatting is the renderer's job) and text for pairs."""
+    u = r.unavailable
+    return {"layer": r.name, "spec": r.spec, "output": shape_text(r.out_shape),
+            "weights": _num(r.weights, "weights", u), "biases": _num(r.biases, "biases", u),
+            "params": _num(r.params, "params", u), "fc_equivalent": _num(r.fc_equivalent, "fc_equivalent", u),
+            "macs": _num(r.macs, "macs", u), "memory": _num(r.memory, "memory", u),
+            "rf": pair_text(r.rf, "rf", u), "jump": pair_text(r.jump, "jump", u),
+            "start": pair_text(r.start, "start", u),
+            "status": r.status, "message": r.message + (f" — suggested: {r.fix}" if r.fix else "")}
+
+
+def rows(analysis: Analysis) -> list[dict]:
+    return [row(r) for r in analysis.layers]
+
+
+def totals_row(analysis: Analysis) -> dict:
+    out = {c: "" for c in EXPORT_COLUMNS}
+    out.update(layer="total", output=shape_text(analysis.output_shape), weights=analysis.total("weights"),
+               biases=analysis.total("biases"), params=analysis.params, macs=analysis.macs,
+               memory=analysis.total("memory"))
+    return out
+
+
+def _cell(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def to_text(analysis: Analysis, columns=COLUMNS) -> str:
+    """A fixed-width table for the terminal."""
+    body = [[HEADERS[c] for c in columns]]
+    body += [[_cell(r[c]) for c in columns] for r in rows(analysis) + [totals_row(analysis)]]
+    widths = [max(len(line[i]) for line in body) for i in range(len(columns))]
+    lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+             for line in body]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def to_markdown(analysis: Analysis, columns=EXPORT_COLUMNS) -> str:
+    head = "| " + " | ".join(HEADERS[c] for c in columns) + " |"
+    sep = "|" + "|".join("---" if i < 2 else "---:" for i in range(len(columns))) + "|"
+    body = ["| " + " | ".join(_cell(r[c]).replace("|", "\\|") for c in columns) + " |"
+            for r in rows(analysis) + [totals_row(analysis)]]
+    return "\n".join([head, sep, *body])
+
+
+def to_csv(analysis: Analysis, columns=EXPORT_COLUMNS) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows(analysis) + [totals_row(analysis)])
+    return buf.getvalue()

@@ -188,6 +188,17 @@ RULES: dict[type, Callable[..., dict]] = {Conv: _conv, Pool: _pool, AdaptiveAvgP
                                           Activation: _activation}
 
 
+def _generic_formulas(r: dict, shape: tuple[int, ...]) -> None:
+    """params, memory and (for conv/fc) FLOPs, with values substituted."""
+    f = r.setdefault("formulas", {})
+    numel = _numel(shape)
+    f.setdefault("params", f"{r['weights']:,} + {r['biases']:,} = {r['weights'] + r['biases']:,}")
+    f.setdefault("memory", f"{'·'.join(map(str, shape))}·{BYTES_PER_VALUE} B = {numel * BYTES_PER_VALUE:,} B")
+    if r["macs"]:
+        bias_adds = r["flops"] - 2 * r["macs"]
+        f.setdefault("flops", f"2·{r['macs']:,}" + (f" + {bias_adds:,}" if bias_adds else "") + f" = {r['flops']:,}")
+
+
 def analyze_layer(layer: Layer, state: State, index: int, name: str) -> tuple[LayerReport, State | None]:
     base = dict(index=index, name=name, layer=layer, spec=format_layer(layer), in_shape=state.shape)
     try:
@@ -196,6 +207,7 @@ def analyze_layer(layer: Layer, state: State, index: int, name: str) -> tuple[La
         return LayerReport(**base, out_shape=None, status="error", message=str(err), fix=err.fix), None
     fields = r.get("fields", state.fields) if "unavailable" not in r else None
     shape = r["shape"]
+    _generic_formulas(r, shape)
     if len(state.shape) == 3 and len(shape) == 3 and state.fields is None and "unavailable" not in r:
         r["unavailable"] = ("rf", "jump", "start")  # the field was lost upstream (see that layer's message)
     report = LayerReport(

@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("presets", help="list the presets").set_defaults(
         run=lambda _: print("\n".join(f"{k:8} {p.title}  [{'x'.join(map(str, p.input_shape))}]"
                                       for k, p in PRESETS.items())) or 0)
+    from .train.cli import add_parsers  # torch is imported only when a training command runs
+    add_parsers(sub)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

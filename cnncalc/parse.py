@@ -8,6 +8,7 @@ Sizes are ``N`` or ``HxW``; padding also ``same`` or, asymmetric, ``before:after
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Callable
 
@@ -152,6 +153,11 @@ def parse_spec(text: str) -> tuple[Layer, ...]:
     """Read a spec into layers; raises :class:`SpecError` on anything it cannot read."""
     if not isinstance(text, str):
         raise SpecError(f"a spec is text, not {type(text).__name__}")
+    return _parse_cached(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cached(text: str) -> tuple[Layer, ...]:  # layers are frozen, so sharing them is safe
     pieces = [p.split("#", 1)[0].strip() for line in text.splitlines() for p in line.split("#", 1)[0].split(";")]
     pieces = [p for p in pieces if p]
     if not pieces:

@@ -38,10 +38,12 @@ def _unread(n: int, out: int, k: int, s: int, before: int, d: int) -> tuple[int,
     """Input indices in [0, n) never covered by any window tap (padding excluded)."""
     if out <= 0:
         return tuple(range(n))
+    last = (out - 1) * s + d * (k - 1) - before  # last input index any window reaches
+    if d == 1 and s <= k:  # windows touch or overlap: the read rows are one interval, only a tail is lost
+        return tuple(range(max(last + 1, 0), n))
     if out * k <= MAX_SCAN:
         read = {i * s + j * d - before for i in range(out) for j in range(k)}
         return tuple(x for x in range(n) if x not in read)
-    last = (out - 1) * s + d * (k - 1) - before  # only the tail past the last window
     return tuple(range(max(last + 1, 0), n))
 
 

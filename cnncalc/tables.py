@@ -50,6 +50,27 @@ def rows(analysis: Analysis) -> list[dict]:
     return [row(r) for r in analysis.layers]
 
 
+def numeric_rows(analysis: Analysis, with_totals: bool = True) -> list[dict]:
+    """Rows for a typed table (a DataFrame): counts are int or None (not applicable / unavailable, the
+    ``notes`` column says which), so number columns stay numeric."""
+    out = []
+    for r in analysis.layers:
+        d = row(r)
+        for key in ("weights", "biases", "params", "fc_equivalent", "macs", "memory"):
+            if not isinstance(d[key], int):
+                d[key] = None
+        d["notes"] = "; ".join(filter(None, [
+            "unavailable: " + ", ".join(r.unavailable) if r.unavailable else "", d.pop("message")]))
+        out.append(d)
+    if with_totals:
+        t = totals_row(analysis)
+        t["notes"] = t.pop("message")
+        for key in ("fc_equivalent",):
+            t[key] = None
+        out.append(t)
+    return out
+
+
 def totals_row(analysis: Analysis) -> dict:
     out = {c: "" for c in EXPORT_COLUMNS}
     out.update(layer="total", output=shape_text(analysis.output_shape), weights=analysis.total("weights"),

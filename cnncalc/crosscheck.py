@@ -1,0 +1,125 @@
+"""Cross-checks against a real PyTorch forward pass (torch imported only when called).
+
+* :func:`cross_check` — build the spec as ``nn.Sequential``, run one forward pass and torchinfo, and
+  compare every layer's output shape and parameter count with :func:`cnncalc.analyze`.
+* :func:`larger_input` — run a net built for one input size on a larger one and catch the real
+  error PyTorch raises at the first fully-connected layer.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from .analyze import analyze
+from .parse import parse_shape
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    name: str
+    ours_shape: tuple[int, ...] | None
+    torch_shape: tuple[int, ...] | None
+    ours_params: int | None
+    torch_params: int
+
+    @property
+    def agree(self) -> bool:
+        return self.ours_shape == self.torch_shape and self.ours_params == self.torch_params
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    rows: tuple[CheckRow, ...]
+    ours_params: int
+    torch_params: int
+    torchinfo_params: int
+    ours_mult_adds: int       # our MACs + bias adds + batch-norm parameters: torchinfo's convention
+    torchinfo_mult_adds: int
+    seconds: float
+
+    @property
+    def all_agree(self) -> bool:
+        return (all(r.agree for r in self.rows) and self.ours_params == self.torch_params == self.torchinfo_params
+                and self.ours_mult_adds == self.torchinfo_mult_adds)
+
+
+def torchinfo_mult_adds(analysis) -> int:
+    """torchinfo counts a conv's bias once per output position, a linear's bias once, and batch-norm's γ, β
+    once each (``LayerInfo.calculate_macs``): add those to our weight-only MACs to compare."""
+    extra = 0
+    for r in analysis.layers:
+        if r.layer.kind == "conv" and r.biases:
+            extra += r.biases * math.prod(r.out_shape[1:])
+        elif r.layer.kind in ("fc", "bn"):
+            extra += r.biases if r.layer.kind == "fc" else r.params
+    return analysis.macs + extra
+
+
+def cross_check(spec, input_shape=(3, 32, 32)) -> CrossCheck:
+    import torch
+    import torchinfo
+
+    from .torch_bridge import build_model
+
+    t0 = time.perf_counter()
+    shape = parse_shape(input_shape)
+    analysis = analyze(spec, shape)
+    model = build_model(spec, shape).eval()
+    seen: dict[str, tuple[int, ...]] = {}
+    handles = [m.register_forward_hook(lambda mod, a, out, n=n: seen.__setitem__(n, tuple(out.shape[1:])))
+               for n, m in model.named_children()]
+    with torch.no_grad():
+        model(torch.zeros(1, *shape))
+    for h in handles:
+        h.remove()
+    modules = dict(model.named_children())
+    rows = tuple(CheckRow(r.name, r.out_shape, seen.get(r.name), r.params,
+                          sum(p.numel() for p in modules[r.name].parameters())) for r in analysis.layers)
+    info = torchinfo.summary(model, input_size=(1, *shape), verbose=0)
+    return CrossCheck(rows, analysis.params, sum(p.numel() for p in model.parameters()), info.total_params,
+                      torchinfo_mult_adds(analysis), info.total_mult_adds, time.perf_counter() - t0)
+
+
+@dataclass(frozen=True)
+class LargerInput:
+    shapes: tuple[tuple[str, tuple[int, ...]], ...]   # layers that ran, with their output shape
+    failed_at: str | None                              # the layer PyTorch stopped at
+    error: str                                         # PyTorch's own message
+    explanation: str
+
+
+def larger_input(spec, built_for=(3, 32, 32), run_on=(3, 64, 64)) -> LargerInput:
+    import torch
+
+    from .torch_bridge import build_model
+
+    built_for, run_on = parse_shape(built_for), parse_shape(run_on)
+    model = build_model(spec, built_for).eval()
+    done: list[tuple[str, tuple[int, ...]]] = []
+    handles = [m.register_forward_hook(lambda mod, a, out, n=n: done.append((n, tuple(out.shape[1:]))))
+               for n, m in model.named_children()]
+    names = [n for n, _ in model.named_children()]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *run_on))
+        failed, error = None, ""
+    except RuntimeError as err:
+        failed, error = names[len(done)], str(err).strip().splitlines()[0]
+    finally:
+        for h in handles:
+            h.remove()
+    if failed is None:
+        text = ("every layer accepts the larger input: there is no fully-connected layer whose input size is "
+                "fixed (or the feature map reaching it has the same size)")
+    else:
+        module = dict(model.named_children())[failed]
+        maps = [shape for _, shape in done if len(shape) == 3]  # the last feature map before flattening
+        got = maps[-1] if maps else done[-1][1] if done else run_on
+        expected = getattr(module, "in_features", None)
+        base = failed.removesuffix("_flatten")
+        text = (f"{base} was built for {expected:,} inputs (its input when the image is {'×'.join(map(str, built_for))}); "
+                f"at {'×'.join(map(str, run_on))} the feature map is {'×'.join(map(str, got))} = {math.prod(got):,} values. "
+                "Convolutions and pools slide over any size, but a fully-connected layer has one weight per input, "
+                "so its input size is fixed." if expected else f"PyTorch stopped at {failed}.")
+    return LargerInput(tuple(done), failed, error, text)

@@ -1,0 +1,108 @@
+"""``python -m cnncalc train …`` and ``python -m cnncalc worker …`` (the same engine and store as the app)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+
+from .config import TrainConfig
+
+
+def add_parsers(sub) -> None:
+    t = sub.add_parser("train", help="train a network (CIFAR-10 lab experiments)",
+                       description="Train and record the run in the run store (visible in the app).")
+    d = TrainConfig()
+    t.add_argument("--preset", default=d.preset, help="cnncalc preset (default: lab)")
+    t.add_argument("--spec", help="a text spec instead of a preset")
+    t.add_argument("--data", default=d.data, help="cifar10 | mnist | synthetic | PATH to an ImageFolder tree")
+    t.add_argument("--epochs", type=int, default=d.epochs)
+    t.add_argument("--batch-size", type=int, default=d.batch_size)
+    t.add_argument("--lr", type=float, default=d.lr)
+    t.add_argument("--device", default=d.device, help="auto | cpu | cuda")
+    t.add_argument("--limit", type=int, help="examples per split (default: all)")
+    t.add_argument("--standardize", default=d.standardize, choices=["none", "lab", "train"])
+    t.add_argument("--augment", default=d.augment, choices=["none", "cropflip"])
+    t.add_argument("--zca", action="store_true", help="ZCA whitening (fast pipeline)")
+    t.add_argument("--optimizer", default=d.optimizer, choices=["sgd", "adam", "adamw"])
+    t.add_argument("--momentum", type=float, default=d.momentum)
+    t.add_argument("--nesterov", action="store_true")
+    t.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    t.add_argument("--schedule", default=d.schedule, choices=["none", "exponential", "step", "cosine", "onecycle"])
+    t.add_argument("--gamma", type=float, default=d.gamma, help="ExponentialLR factor per epoch")
+    t.add_argument("--dropout", type=float, default=d.dropout, help="dropout before the last fc")
+    t.add_argument("--batchnorm", action="store_true", help="batch norm after each conv")
+    t.add_argument("--pipeline", default=d.pipeline, choices=["fast", "lab"])
+    t.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers (lab pipeline)")
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--data-dir", help="run store folder (default: $CNNCALC_DATA or ./data)")
+    t.add_argument("--json", action="store_true", help="one JSON line per epoch")
+    t.set_defaults(run=_train)
+    w = sub.add_parser("worker", help="execute queued runs (started by the app)")
+    w.add_argument("--data-dir")
+    w.add_argument("--device", default="auto")
+    w.add_argument("--idle-exit", type=float, help="exit after this many idle seconds")
+    w.set_defaults(run=_worker)
+
+
+def _root(args):
+    from .store import default_root
+    return args.data_dir or default_root()
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .store import RunStore
+    from .worker import execute
+
+    try:
+        cfg = TrainConfig(preset=args.preset, spec=args.spec, data=args.data, epochs=args.epochs,
+                          batch_size=args.batch_size, lr=args.lr, device=args.device, limit=args.limit,
+                          standardize=args.standardize, augment=args.augment, zca=args.zca,
+                          optimizer=args.optimizer, momentum=args.momentum, nesterov=args.nesterov,
+                          weight_decay=args.weight_decay, schedule=args.schedule, gamma=args.gamma,
+                          dropout=args.dropout, batchnorm=args.batchnorm, pipeline=args.pipeline,
+                          workers=args.workers, seed=args.seed)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    store = RunStore(_root(args))
+    run_id = store.enqueue(cfg, owner="cli")
+    from .engine import pick_device
+    run = store.claim(os.getpid(), str(pick_device(cfg.device)), run_id=run_id)
+    printed = 0
+
+    def show():  # print epochs as they land in the store
+        nonlocal printed
+        for e in store.epochs(run_id)[printed:]:
+            e.pop("batch_losses")
+            print(json.dumps(e) if args.json else
+                  f"epoch {e['epoch']:3d}  train loss {e['train_loss']:.3f} top-1 {e['train_top1']:.1%} "
+                  f"top-5 {e['train_top5']:.1%} | test loss {e['test_loss']:.3f} top-1 {e['test_top1']:.1%} "
+                  f"top-5 {e['test_top5']:.1%} | lr {e['lr']:.4g} | {e['seconds']:.1f} s", flush=True)
+            printed += 1
+
+    import threading
+    done = threading.Event()
+
+    def poll():
+        while not done.wait(0.5):
+            show()
+    threading.Thread(target=poll, daemon=True).start()
+    try:
+        status = execute(store, run)
+    except KeyboardInterrupt:
+        store.finish(run_id, "interrupted", "stopped from the keyboard")
+        status = "interrupted"
+    done.set()
+    show()
+    final = store.get(run_id)
+    print(json.dumps({"run": run_id, "status": status, "message": final.message}) if args.json
+          else f"run {run_id}: {status} — {final.message}", file=sys.stdout if status == "done" else sys.stderr)
+    return 0 if status == "done" else 1
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from .worker import serve
+    serve(_root(args), args.device, args.idle_exit)
+    return 0

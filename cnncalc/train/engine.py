@@ -1,0 +1,313 @@
+"""The training loop: the lab's ``main(batch_size, lr, epochs, cuda)`` with its ladder, on any device.
+
+Two input pipelines share one loop:
+
+* ``fast`` — the whole dataset on the device as uint8; crop, flip and normalisation done there on whole
+  batches; no DataLoader, no per-step host sync (metrics accumulate on the device and are read every
+  ``progress_every`` steps); bf16 autocast and channels_last on CUDA (airbench's recipe).
+* ``lab`` — the lab's own pipeline: torchvision transforms on PIL images through a DataLoader.
+
+Train metrics are averaged over the epoch's batches (as the lab computes them); test metrics over the
+whole test set. Seeded: the same config on the same device gives the same numbers.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..torch_bridge import build_model
+from . import data as datasets
+from .config import LAB_MEAN, LAB_STD, TrainConfig, model_spec
+
+CROP = 28  # RandomCrop / CenterCrop size of the lab's augmentation step
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class Cancelled(RuntimeError):
+    """should_stop() answered True."""
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    train_top1: float   # fractions in [0, 1]
+    train_top5: float
+    test_loss: float
+    test_top1: float
+    test_top5: float
+    lr: float           # learning rate at the start of the epoch
+    seconds: float      # wall time of the epoch, evaluation included
+    batch_losses: tuple[float, ...] = ()
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    records: list[EpochRecord]
+    spec: str
+    input_shape: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    device: str
+    classes: tuple[str, ...]
+    notes: list[str] = field(default_factory=list)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images scaled to [0, 1] — of the training set only, so that no
+    information from the test set leaks into training."""
+    xf = x.reshape(x.shape[0], x.shape[1], -1).astype(np.float64) / 255
+    return tuple(xf.mean(axis=(0, 2)).tolist()), tuple(xf.std(axis=(0, 2)).tolist())
+
+
+def fit_zca(x: torch.Tensor, eps: float = 1e-2) -> torch.Tensor:
+    """ZCA whitening matrix W = U·diag(1/√(λ + ε))·Uᵀ of the training images' covariance (flattened)."""
+    flat = x.reshape(x.shape[0], -1).double()
+    flat = flat - flat.mean(0)
+    cov = flat.T @ flat / flat.shape[0]
+    eigval, eigvec = torch.linalg.eigh(cov)
+    return (eigvec @ torch.diag(1 / torch.sqrt(eigval.clamp_min(0) + eps)) @ eigvec.T).float()
+
+
+def top_k_correct(logits: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+    k = min(k, logits.shape[1])
+    return (logits.topk(k, dim=1).indices == y[:, None]).any(dim=1).sum()
+
+
+class Batches:
+    """The fast pipeline: uint8 tensors on the device; augmentation and normalisation per batch there."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, device, mean, std, augment: bool, zca: torch.Tensor | None,
+                 gen: torch.Generator):
+        self.device, self.augment, self.gen = device, augment, gen
+        self.x = torch.from_numpy(x).to(device)
+        self.y = torch.from_numpy(y).to(device)
+        self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
+        self.zca = zca
+        self.channels_last = device.type == "cuda"
+
+    def prepare(self, xb: torch.Tensor, train: bool) -> torch.Tensor:
+        xf = (xb.float() / 255 - self.mean) / self.std
+        if self.zca is not None:
+            xf = (xf.reshape(xf.shape[0], -1) @ self.zca).reshape(xf.shape)
+        if self.augment:
+            xf = self.crop_flip(xf) if train else xf[..., 2:2 + CROP, 2:2 + CROP]
+        return xf.contiguous(memory_format=torch.channels_last) if self.channels_last else xf
+
+    def crop_flip(self, xb: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = xb.shape
+        d = self.device
+        oy = torch.randint(0, h - CROP + 1, (b,), device=d, generator=self.gen)
+        ox = torch.randint(0, w - CROP + 1, (b,), device=d, generator=self.gen)
+        span = torch.arange(CROP, device=d)
+        rows, cols = (oy[:, None] + span)[:, None, :, None], (ox[:, None] + span)[:, None, None, :]
+        out = xb[torch.arange(b, device=d)[:, None, None, None], torch.arange(c, device=d)[None, :, None, None],
+                 rows, cols]
+        flip = torch.rand(b, device=d, generator=self.gen) < 0.5
+        return torch.where(flip[:, None, None, None], out.flip(3), out)
+
+    def epoch(self, batch_size: int, train: bool):
+        n = len(self.y)
+        order = torch.randperm(n, device=self.device, generator=self.gen) if train else torch.arange(n, device=self.device)
+        for i in range(0, n, batch_size):
+            idx = order[i:i + batch_size]
+            yield self.prepare(self.x[idx], train), self.y[idx]
+
+    def steps(self, batch_size: int) -> int:
+        return math.ceil(len(self.y) / batch_size)
+
+
+class LabLoader:
+    """The lab's pipeline: PIL images → torchvision transforms → DataLoader (the reference to beat)."""
+
+    def __init__(self, x, y, device, mean, std, augment: bool, workers: int, seed: int, standardize: bool):
+        from PIL import Image
+        from torchvision import transforms as T
+
+        self.device, self.x, self.y = device, x, y
+        tail = [T.ToTensor()] + ([T.Normalize(mean, std)] if standardize else [])
+        self.train_tf = T.Compose(([T.RandomCrop(CROP), T.RandomHorizontalFlip()] if augment else []) + tail)
+        self.test_tf = T.Compose(([T.CenterCrop(CROP)] if augment else []) + tail)
+        self.workers, self.seed, self.Image, self._epoch = workers, seed, Image, 0
+
+    def _dataset(self, tf):
+        x, y, image = self.x, self.y, self.Image
+
+        class _Set(torch.utils.data.Dataset):
+            def __len__(self):
+                return len(y)
+
+            def __getitem__(self, i):
+                arr = x[i].transpose(1, 2, 0)
+                return tf(image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)), int(y[i])
+        return _Set()
+
+    def epoch(self, batch_size: int, train: bool):
+        self._epoch += 1
+        loader = torch.utils.data.DataLoader(
+            self._dataset(self.train_tf if train else self.test_tf), batch_size=batch_size, shuffle=train,
+            num_workers=self.workers, generator=torch.Generator().manual_seed(self.seed + self._epoch),
+            pin_memory=self.device.type == "cuda")
+        for xb, yb in loader:
+            yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+
+    def steps(self, batch_size: int) -> int:
+        return math.ceil(len(self.y) / batch_size)
+
+
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module, steps_per_epoch: int):
+    params = model.parameters()
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+                              weight_decay=cfg.weight_decay)
+    else:
+        cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+        opt = cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = {
+        "none": None,
+        "exponential": lambda: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.gamma),
+        "step": lambda: torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.epochs // 3), gamma=0.1),
+        "cosine": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs),
+        "onecycle": lambda: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr,
+                                                                total_steps=cfg.epochs * steps_per_epoch),
+    }[cfg.schedule]
+    return opt, (sched() if sched else None)
+
+
+def _check_finite(value: float, cfg: TrainConfig, epoch: int, step: int) -> None:
+    if not math.isfinite(value):
+        raise Diverged(f"the training loss became {value} at epoch {epoch}, step {step}: the learning rate "
+                       f"{cfg.lr:g} is too high for this network and setup (try {cfg.lr / 10:g}, or add batch "
+                       "norm / a schedule)")
+
+
+def evaluate(model, batches, batch_size: int = 1000) -> tuple[float, float, float]:
+    """Loss, top-1, top-5 over the whole test set (sums over examples, divided by their number)."""
+    model.eval()
+    device = next(model.parameters()).device
+    loss = torch.zeros((), device=device)
+    c1 = torch.zeros((), device=device, dtype=torch.long)
+    c5 = torch.zeros((), device=device, dtype=torch.long)
+    n = 0
+    with torch.no_grad(), _autocast(device):
+        for xb, yb in batches.epoch(batch_size, train=False):
+            logits = model(xb).float()
+            loss += F.cross_entropy(logits, yb, reduction="sum")
+            c1 += top_k_correct(logits, yb, 1)
+            c5 += top_k_correct(logits, yb, 5)
+            n += len(yb)
+    return loss.item() / n, c1.item() / n, c5.item() / n
+
+
+def _autocast(device: torch.device):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+
+
+def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
+          on_epoch: Callable[[EpochRecord], None] | None = None,
+          on_progress: Callable[[int, int, int, float], None] | None = None,
+          should_stop: Callable[[], bool] | None = None, progress_every: int | None = None,
+          on_start: Callable[[str, tuple, tuple, tuple], None] | None = None) -> TrainResult:
+    """Train ``cfg``; ``on_epoch(record)`` after each epoch, ``on_progress(epoch, step, steps, mean loss)``
+    every ``progress_every`` steps, where ``should_stop()`` is also asked (→ :class:`Cancelled`);
+    ``on_start(spec, input_shape, mean, std)`` once the network and normalisation are known."""
+    device = pick_device(cfg.device)
+    data = data or datasets.load(cfg.data, cfg.limit, cfg.seed)
+    notes: list[str] = []
+    c, h, w = data.shape
+    if cfg.standardize == "lab" and c == 3:
+        mean, std = LAB_MEAN, LAB_STD
+    elif cfg.standardize in ("lab", "train"):
+        mean, std = channel_stats(data.train_x)
+        if cfg.standardize == "lab":
+            notes.append("the lab's constants are for 3-channel CIFAR-10: statistics computed on train instead")
+    else:
+        mean, std = (0.0,) * c, (1.0,) * c
+    augment = cfg.augment == "cropflip"
+    input_shape = (c, CROP, CROP) if augment else (c, h, w)
+    spec = model_spec(cfg, input_shape[1:])
+    torch.manual_seed(cfg.seed)
+    if on_start:
+        on_start(spec, input_shape, mean, std)
+    model = build_model(spec, input_shape).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    if cfg.pipeline == "fast":
+        zca = None
+        if cfg.zca:
+            xf = (torch.from_numpy(data.train_x).float() / 255 - torch.tensor(mean).view(1, -1, 1, 1)) / \
+                torch.tensor(std).view(1, -1, 1, 1)
+            zca = fit_zca(xf).to(device)
+        train_b = Batches(data.train_x, data.train_y, device, mean, std, augment, zca, gen)
+        test_b = Batches(data.test_x, data.test_y, device, mean, std, augment, zca, gen)
+    else:
+        if cfg.zca:
+            raise ValueError("ZCA whitening is offered in the fast pipeline only")
+        standardize = cfg.standardize != "none"
+        train_b = LabLoader(data.train_x, data.train_y, device, mean, std, augment, cfg.workers, cfg.seed, standardize)
+        test_b = LabLoader(data.test_x, data.test_y, device, mean, std, augment, cfg.workers, cfg.seed, standardize)
+    steps = train_b.steps(cfg.batch_size)
+    opt, sched = make_optimizer(cfg, model, steps)
+    every = progress_every or (100 if device.type == "cuda" else 10)
+    records: list[EpochRecord] = []
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        lr = opt.param_groups[0]["lr"]
+        model.train()
+        losses = torch.zeros(steps, device=device)
+        top1 = torch.zeros(steps, device=device)
+        top5 = torch.zeros(steps, device=device)
+        for step, (xb, yb) in enumerate(train_b.epoch(cfg.batch_size, train=True)):
+            with _autocast(device):
+                logits = model(xb).float()
+            loss = F.cross_entropy(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if cfg.schedule == "onecycle":
+                sched.step()
+            losses[step] = loss.detach()
+            top1[step] = top_k_correct(logits.detach(), yb, 1) / len(yb)
+            top5[step] = top_k_correct(logits.detach(), yb, 5) / len(yb)
+            if (step + 1) % every == 0:
+                running = losses[:step + 1].mean().item()  # the one host sync every `every` steps
+                _check_finite(running, cfg, epoch, step + 1)
+                if on_progress:
+                    on_progress(epoch, step + 1, steps, running)
+                if should_stop and should_stop():
+                    raise Cancelled(f"stopped at epoch {epoch}, step {step + 1}")
+        batch_losses = losses.tolist()
+        train_loss = float(np.mean(batch_losses))
+        _check_finite(train_loss, cfg, epoch, steps)
+        test_loss, test1, test5 = evaluate(model, test_b)
+        if sched is not None and cfg.schedule != "onecycle":
+            sched.step()
+        record = EpochRecord(epoch, train_loss, top1.mean().item(), top5.mean().item(), test_loss, test1, test5, lr,
+                             time.perf_counter() - t0, tuple(batch_losses))
+        records.append(record)
+        if on_epoch:
+            on_epoch(record)
+        _check_finite(test_loss, cfg, epoch, steps)  # after recording: the diverged epoch stays visible
+        if should_stop and should_stop():
+            raise Cancelled(f"stopped after epoch {epoch}")
+    return TrainResult(model, records, spec, input_shape, mean, std, str(device), data.classes, notes)

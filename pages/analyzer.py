@@ -1,0 +1,81 @@
+"""Network analyzer: a whole network → the per-layer table, charts, comparisons, exports, PyTorch check."""
+import pandas as pd
+import streamlit as st
+
+import sections
+import ui
+from cnncalc import PRESETS, SpecError, analyze, format_spec, parse_spec
+from cnncalc.charts import params_chart, params_frame, rf_chart, rf_frame
+from cnncalc.lab import bag_of_words_svm, per_training_image, training_values
+from cnncalc.tables import HEADERS, numeric_rows, to_csv, to_markdown
+
+st.title("📋 Network analyzer")
+st.caption("Every layer's output shape, weights, FC-equivalent, MACs, memory and receptive field — "
+           "for a preset or your own network.")
+
+state = ui.spec_state("analyzer")
+c1, c2 = st.columns([2, 1])
+c1.selectbox("Start from a preset", list(PRESETS), key="analyzer_preset", on_change=ui.load_preset,
+             args=("analyzer",), format_func=lambda k: PRESETS[k].title,
+             help="Loads the preset's layers and the input size it was designed for.")
+c2.text_input("Input C×H×W", key="analyzer_input", on_change=ui.sync_url, args=("analyzer",),
+              help="Channels × height × width of one image, e.g. 3x32x32 for CIFAR-10.")
+
+tab_text, tab_table = st.tabs(["Text spec", "Edit as a table"])
+tab_text.text_area("Layers (one per line or separated by ;)", key="analyzer_text", height=160,
+                   on_change=ui.text_changed, args=("analyzer",),
+                   help="conv N k= s= p= d= g= bias=0|1 · maxpool/avgpool k= s= p= ceil=1 · gap · flatten · "
+                        "fc N · bn · dropout p= · relu/tanh/sigmoid/gelu… · p=same or per axis HxW, before:after")
+tab_table.data_editor(pd.DataFrame({"layer": state.lines}), key=ui.table_key("analyzer"), num_rows="dynamic",
+                      width="stretch", on_change=ui.table_changed, args=("analyzer",),
+                      column_config={"layer": st.column_config.TextColumn("layer", help="one layer of the spec")})
+
+try:
+    result = analyze(state.spec, st.session_state["analyzer_input"])
+except SpecError as err:
+    st.error(f"**Cannot read this network:** {err}")
+    st.stop()
+
+for r in result.layers:
+    if r.status == "error" and r.message.startswith("not computed"):
+        continue
+    if r.status != "ok":
+        box = st.error if r.status == "error" else st.warning
+        col_msg, col_fix = st.columns([4, 1])
+        with col_msg:
+            box(f"**{r.name}** (`{r.spec}`): {r.message}")
+        if r.fix:
+            col_fix.button(f"Apply `{r.fix}`", key=f"fix_{r.index}", on_click=ui.replace_layer,
+                           args=("analyzer", r.index, r.fix), help="Replace this layer by the nearest valid one")
+
+table = pd.DataFrame(numeric_rows(result))
+st.dataframe(table, hide_index=True, width="stretch", height=36 * (len(table) + 1) + 3,
+             column_config={c: st.column_config.NumberColumn(HEADERS[c], format="localized")
+                            for c in ("weights", "biases", "params", "fc_equivalent", "macs", "memory")})
+ui.metrics_row({"parameters": result.params, "MACs": result.macs, "FLOPs": result.flops,
+                "activation memory (bytes)": result.total("memory")})
+
+with st.expander("Formulas of one layer, values substituted"):
+    pick = st.selectbox("Layer", [r.name for r in result.layers if r.formulas], key="analyzer_formula_layer")
+    for key, text in result[pick].formulas.items() if pick else []:
+        st.markdown(f"**{key}**")
+        st.latex(ui.to_latex(text))
+ui.conventions_expander()
+
+left, right = st.columns(2)
+if result.params:
+    left.altair_chart(params_chart(params_frame(result)), width="stretch")
+if len(rf_frame(result)):
+    right.altair_chart(rf_chart(rf_frame(result)), width="stretch")
+
+st.subheader("Is that a lot?")
+cols = st.columns(4)
+for col, comp in zip(cols, [per_training_image(result.params), training_values(), bag_of_words_svm()]):
+    with col:
+        ui.metric_with_formula(comp.label, f"{comp.value:,}", comp.formula)
+cols[3].metric("this network / bag-of-words + SVM", f"{result.params / bag_of_words_svm().value:,.1f}×",
+               help="Total parameters divided by those of a 1000-word SIFT bag-of-words with a linear SVM.")
+
+sections.larger_input_section("analyzer", result)
+sections.exports_section("analyzer", state.spec, result, to_csv(result), to_markdown(result))
+sections.cross_check_section("analyzer", state.spec, st.session_state["analyzer_input"])

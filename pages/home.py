@@ -1,0 +1,28 @@
+import streamlit as st
+
+st.title("🧮 cnncalc")
+st.markdown(
+    "Every number of a convolutional network — output sizes, weights, the cost of an equivalent "
+    "fully-connected layer, MACs, receptive fields — computed exactly, per axis, with the formula "
+    "one click away and checked against PyTorch.")
+
+CARDS = [
+    ("pages/calculator.py", "Layer calculator", "🧮",
+     "One layer: type kernel, stride, padding and read the output size, weights, FC-equivalent and MACs, "
+     "with the formula substituted. Watch the kernel slide over the padded input."),
+    ("pages/analyzer.py", "Network analyzer", "📋",
+     "A whole network (the CIFAR-10 lab net, LeNet, AlexNet, VGG…): per-layer table, where the parameters "
+     "are, how the receptive field grows, PyTorch code, a shareable link and a cross-check with PyTorch."),
+    ("pages/receptive_field.py", "Receptive fields", "🎯",
+     "Pick a layer and a unit and see which input pixels it can see, beside the field measured by "
+     "gradients — the effective field is smaller and centre-weighted."),
+]
+cols = st.columns(len(CARDS))
+for col, (path, title, icon, text) in zip(cols, CARDS):
+    with col, st.container(border=True):
+        st.page_link(path, label=title, icon=icon)
+        st.caption(text)
+
+st.info("Conventions used everywhere: MACs count multiply–accumulates with weights (FLOPs = 2 × MACs, plus "
+        "bias adds); receptive fields are in input pixels, with pixel centres at 0, 1, 2, …; output sizes "
+        "follow PyTorch, which floors the division.")

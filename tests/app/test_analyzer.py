@@ -1,0 +1,70 @@
+"""The network analyzer page under AppTest: numbers shown are the lab's hand-worked ones."""
+PAGE = "pages/analyzer.py"
+
+
+def _table(at):
+    """The per-layer table (the table editor above it has only a 'layer' column)."""
+    return next(d.value for d in at.dataframe if "params" in d.value.columns)
+
+
+def _metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_lab_net_table_and_totals(open_page):
+    at = open_page(PAGE)
+    assert not at.exception
+    df = _table(at)
+    weighted = df[df["layer"].isin(["conv1", "conv2", "conv3", "fc4", "fc5"])]
+    # 3·32·25+32, 32·64·25+64, 64·64·25+64, 1024·1000+1000, 1000·10+10
+    assert list(weighted["params"]) == [2_432, 51_264, 102_464, 1_025_000, 10_010]
+    assert df[df["layer"] == "pool3"]["output"].item() == "64×4×4"
+    assert df[df["layer"] == "pool3"]["rf"].item() == "36"
+    assert _metric(at, "parameters") == "1,191,170"
+
+
+def test_spec_from_url_and_text_edit(open_page):
+    at = open_page(PAGE, query={"spec": "conv 8 k=3 p=1; relu; maxpool k=2; fc 10", "input": "1x28x28"})
+    assert not at.exception
+    df = _table(at)
+    assert df[df["layer"] == "conv1"]["params"].item() == 8 * 1 * 9 + 8
+    assert df[df["layer"] == "fc2"]["params"].item() == 8 * 14 * 14 * 10 + 10
+    at.text_area(key="analyzer_text").set_value("conv 16 k=5\nrelu\nfc 10").run()
+    df = _table(at)
+    assert df[df["layer"] == "conv1"]["output"].item() == "16×24×24"  # 28 − 5 + 1
+
+
+def test_invalid_layer_shows_fix_and_applies_it(open_page):
+    at = open_page(PAGE, query={"spec": "conv 8 k=3 s=2; relu; maxpool k=3 p=2", "input": "3x32x32"})
+    assert not at.exception
+    assert any("more than half the kernel" in e.value for e in at.error)
+    assert any("never read" in w.value for w in at.warning)
+    fix_buttons = [b for b in at.button if b.label.startswith("Apply")]
+    assert fix_buttons
+    for _ in range(len(fix_buttons)):
+        next(b for b in at.button if b.label.startswith("Apply")).click().run()
+    assert not at.exception
+    assert not at.error and not at.warning
+
+
+def test_unreadable_spec_keeps_text_and_explains(open_page):
+    at = open_page(PAGE)
+    at.text_area(key="analyzer_text").set_value("conv 32 k=5 p=2\nwarp 3").run()
+    assert not at.exception
+    assert any("unknown layer 'warp'" in e.value for e in at.error)
+    assert at.text_area(key="analyzer_text").value.endswith("warp 3")  # the user's edit is kept
+
+
+def test_preset_switch_and_cross_check(open_page):
+    at = open_page(PAGE)
+    at.selectbox(key="analyzer_preset").set_value("lenet5").run()
+    assert _metric(at, "parameters") == "61,706"
+    at.button(key="analyzer_check").click().run()
+    assert not at.exception
+    assert any("All layers agree" in s.value for s in at.success)
+
+
+def test_larger_input_shows_the_real_pytorch_error(open_page):
+    at = open_page(PAGE)
+    assert any("mat1 and mat2 shapes cannot be multiplied" in e.value for e in at.error)
+    assert any("1,024 inputs" in i.value and "64×8×8 = 4,096" in i.value for i in at.info)

@@ -1,0 +1,118 @@
+"""Small Streamlit helpers shared by the pages (the core, cnncalc/, never imports streamlit)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from cnncalc import CONVENTIONS
+
+
+def to_latex(text: str) -> str:
+    """A core formula string ('⌊(32 + 2·2 − 5)/1⌋ + 1 = 32') as LaTeX for st.latex."""
+    table = {"⌊": r"\left\lfloor ", "⌋": r"\right\rfloor ", "⌈": r"\left\lceil ", "⌉": r"\right\rceil ",
+             "·": r"\cdot ", "×": r"\times ", "−": "-", "≥": r"\ge ", "≤": r"\le ", ",": "{,}", "γ": r"\gamma",
+             "β": r"\beta", "…": r"\ldots "}
+    out = "".join(table.get(ch, ch) for ch in text)
+    return out.replace("(one per filter)", r"\text{ (one per filter)}").replace("(one per output)",
+                                                                               r"\text{ (one per output)}")
+
+
+def metric_with_formula(label: str, value: str, formula: str, help: str | None = None) -> None:
+    """A number with its substituted formula one click away."""
+    st.metric(label, value, help=help)
+    if formula:
+        with st.popover("formula"):
+            st.latex(to_latex(formula))
+
+
+def conventions_expander(keys=("macs", "flops", "fc_equivalent", "locally_connected", "rf", "memory")) -> None:
+    with st.expander("Conventions (what each number counts)"):
+        for key in keys:
+            st.markdown(f"- **{key}**: {CONVENTIONS[key]}")
+
+
+def fmt(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+# --- a network spec shared by text area, table editor, presets and the URL ----------------------
+
+class SpecState:
+    def __init__(self, spec: str):
+        self.spec = spec
+        try:
+            from cnncalc import format_layer, parse_spec
+            self.lines = [format_layer(layer) for layer in parse_spec(spec)]
+        except ValueError:  # unreadable text: show it raw, the page explains the error
+            self.lines = [p.strip() for line in spec.splitlines() for p in line.split(";") if p.strip()]
+
+
+def spec_state(prefix: str, default: str = "lab") -> SpecState:
+    """Initialise the page's spec once: from the URL (?spec=…&input=…) when present, else a preset."""
+    from cnncalc import PRESETS
+    ss = st.session_state
+    if f"{prefix}_spec" not in ss:
+        preset = PRESETS[default]
+        spec = st.query_params.get("spec", preset.spec)
+        ss[f"{prefix}_spec"] = spec
+        ss[f"{prefix}_input"] = st.query_params.get("input", "x".join(map(str, preset.input_shape)))
+        ss[f"{prefix}_text"] = _multiline(spec)
+        ss[f"{prefix}_table_v"] = 0
+        ss[f"{prefix}_preset"] = next((k for k, p in PRESETS.items() if p.spec == spec), default)
+    return SpecState(ss[f"{prefix}_spec"])
+
+
+def _multiline(spec: str) -> str:
+    return "\n".join(p.strip() for line in spec.splitlines() for p in line.split(";") if p.strip())
+
+
+def _set_spec(prefix: str, spec: str) -> None:
+    ss = st.session_state
+    ss[f"{prefix}_spec"] = spec
+    ss[f"{prefix}_text"] = _multiline(spec)
+    ss[f"{prefix}_table_v"] += 1  # a fresh table editor showing the new rows
+    sync_url(prefix)
+
+
+def sync_url(prefix: str) -> None:
+    """Keep the network and input size in the URL so a teacher can share the link."""
+    spec = "; ".join(_multiline(st.session_state[f"{prefix}_spec"]).splitlines())
+    st.query_params.update({"spec": spec, "input": st.session_state[f"{prefix}_input"]})
+
+
+def load_preset(prefix: str) -> None:
+    from cnncalc import PRESETS
+    preset = PRESETS[st.session_state[f"{prefix}_preset"]]
+    st.session_state[f"{prefix}_input"] = "x".join(map(str, preset.input_shape))
+    _set_spec(prefix, preset.spec)
+
+
+def text_changed(prefix: str) -> None:
+    _set_spec(prefix, st.session_state[f"{prefix}_text"])
+
+
+def table_key(prefix: str) -> str:
+    return f"{prefix}_table_{st.session_state[f'{prefix}_table_v']}"
+
+
+def table_changed(prefix: str) -> None:
+    """Apply the data editor's edits (edited/added/deleted rows) to the spec's lines."""
+    edits = st.session_state[table_key(prefix)]
+    lines = SpecState(st.session_state[f"{prefix}_spec"]).lines
+    for index, change in edits.get("edited_rows", {}).items():
+        lines[int(index)] = change.get("layer", lines[int(index)]) or ""
+    lines = [line for i, line in enumerate(lines) if i not in set(edits.get("deleted_rows", []))]
+    lines += [row.get("layer") or "" for row in edits.get("added_rows", [])]
+    _set_spec(prefix, "\n".join(line for line in lines if line.strip()))
+
+
+def replace_layer(prefix: str, index: int, new_layer: str) -> None:
+    lines = SpecState(st.session_state[f"{prefix}_spec"]).lines
+    lines[index] = new_layer
+    _set_spec(prefix, "\n".join(lines))
+
+
+def metrics_row(values: dict) -> None:
+    for col, (label, value) in zip(st.columns(len(values)), values.items()):
+        col.metric(label, fmt(value))

@@ -10,7 +10,7 @@ def to_latex(text: str) -> str:
     """A core formula string ('⌊(32 + 2·2 − 5)/1⌋ + 1 = 32') as LaTeX for st.latex."""
     table = {"⌊": r"\left\lfloor ", "⌋": r"\right\rfloor ", "⌈": r"\left\lceil ", "⌉": r"\right\rceil ",
              "·": r"\cdot ", "×": r"\times ", "−": "-", "≥": r"\ge ", "≤": r"\le ", ",": "{,}", "γ": r"\gamma",
-             "β": r"\beta", "…": r"\ldots "}
+             "β": r"\beta", "…": r"\ldots ", "±": r"\pm "}
     out = "".join(table.get(ch, ch) for ch in text)
     return out.replace("(one per filter)", r"\text{ (one per filter)}").replace("(one per output)",
                                                                                r"\text{ (one per output)}")

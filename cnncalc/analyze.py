@@ -52,7 +52,7 @@ def _window(layer: Conv | Pool, state: State, axes: list[Axis], pads: tuple[int,
                       f"(kernel {layer.kernel[0]}×{layer.kernel[1]}, dilation {layer.dilation[0]}×{layer.dilation[1]})"
                       f" is larger than the padded {h}×{w} input",
                       None if fixed is None else format_layer(fixed))
-    notes = [describe_unread(ax.unread, a, n) for ax, a, n in zip(axes, "HW", (h, w))]
+    notes = [describe_unread(ax, a, n) for ax, a, n in zip(axes, "HW", (h, w))]
     notes = [n for n in notes if n]
     extra: dict = {"formulas": {"out_H": axes[0].formula, "out_W": axes[1].formula}}
     if notes:
@@ -107,14 +107,14 @@ def _conv(layer: Conv, state: State, name: str) -> dict:
 
 def _pool(layer: Pool, state: State, name: str) -> dict:
     c, h, w = _need_spatial(state, name)
+    if layer.mode == "avg" and layer.dilation != (1, 1):
+        raise Invalid("average pooling has no dilation in PyTorch", format_layer(Pool("avg", layer.kernel, layer.stride,
+                                                                                      layer.padding, (1, 1), layer.ceil_mode)))
     for p, k in zip(layer.padding, layer.kernel):
         if p > k // 2:
             fixed = nearest_layer(layer, (h, w))
             raise Invalid(f"pooling padding {p} is more than half the kernel {k} (PyTorch allows at most {k // 2})",
                           None if fixed is None else format_layer(fixed))
-    if layer.mode == "avg" and layer.dilation != (1, 1):
-        raise Invalid("average pooling has no dilation in PyTorch", format_layer(Pool("avg", layer.kernel, layer.stride,
-                                                                                      layer.padding, (1, 1), layer.ceil_mode)))
     axes = [pool_axis(n, k, s, p, d, layer.ceil_mode)
             for n, k, s, p, d in zip((h, w), layer.kernel, layer.strides, layer.padding, layer.dilation)]
     extra = _window(layer, state, axes, layer.padding, name)
@@ -199,12 +199,33 @@ def _generic_formulas(r: dict, shape: tuple[int, ...]) -> None:
         f.setdefault("flops", f"2·{r['macs']:,}" + (f" + {bias_adds:,}" if bias_adds else "") + f" = {r['flops']:,}")
 
 
+def _checked_fix(fix: str | None, state: State, name: str, depth: int = 3) -> str | None:
+    """A suggested layer only if it is itself valid and reads every row: one fix may uncover another
+    problem (groups fixed, output still ≤ 0), so follow the chain a few steps, else suggest nothing."""
+    from .parse import parse_layer
+    for _ in range(depth):
+        if fix is None:
+            return None
+        try:
+            r = RULES[type(layer := parse_layer(fix))](layer, state, name)
+        except Invalid as err:
+            fix = err.fix
+            continue
+        if r.get("status", "ok") == "ok":
+            return fix
+        fix = r.get("fix")
+    return None
+
+
 def analyze_layer(layer: Layer, state: State, index: int, name: str) -> tuple[LayerReport, State | None]:
     base = dict(index=index, name=name, layer=layer, spec=format_layer(layer), in_shape=state.shape)
     try:
         r = RULES[type(layer)](layer, state, name)
     except Invalid as err:
-        return LayerReport(**base, out_shape=None, status="error", message=str(err), fix=err.fix), None
+        return LayerReport(**base, out_shape=None, status="error", message=str(err),
+                           fix=_checked_fix(err.fix, state, name)), None
+    if r.get("fix"):
+        r["fix"] = _checked_fix(r["fix"], state, name)
     fields = r.get("fields", state.fields) if "unavailable" not in r else None
     shape = r["shape"]
     _generic_formulas(r, shape)

@@ -11,6 +11,9 @@ from .layers import Conv, Pair, Pool, sym_pad
 from .shapes import conv_axis, pool_axis
 
 
+SPAN = 8  # candidates around the current value (and from the smallest values up) per setting
+
+
 def _axis_ok(n: int, k: int, s: int, p: int, d: int, pool: Pool | None) -> bool:
     if pool is not None:
         if p > k // 2:
@@ -18,24 +21,34 @@ def _axis_ok(n: int, k: int, s: int, p: int, d: int, pool: Pool | None) -> bool:
         ax = pool_axis(n, k, s, p, d, pool.ceil_mode)
     else:
         ax = conv_axis(n, k, s, p, p, d)
-    return ax.size >= 1 and not ax.unread
+    return ax.size >= 1 and not ax.unread_count
+
+
+def _near(value: int, low: int, high: int) -> set[int]:
+    """Values within SPAN of ``value`` and the SPAN smallest, inside [low, high]."""
+    around = range(max(low, value - SPAN), min(high, value + SPAN) + 1)
+    return set(around) | set(range(low, min(high, low + SPAN) + 1))
 
 
 def nearest_axis(n: int, k: int, s: int, p: int, d: int, pool: Pool | None = None) -> tuple[int, int, int] | None:
-    """(k', s', p') closest to (k, s, p) with an output ≥ 1 that reads every input row, or None."""
-    best, best_cost = None, None
-    for k2 in range(k, 0, -1):
-        for s2 in range(s, 0, -1):
-            top = k2 // 2 if pool is not None else max(p, d * (k2 - 1))
-            for p2 in range(0, top + 1):
-                cost = 100 * (k - k2) + 10 * (s - s2) + abs(p - p2)
-                if best_cost is not None and cost >= best_cost:
-                    continue
-                if _axis_ok(n, k2, s2, p2, d, pool):
-                    best, best_cost = (k2, s2, p2), cost
-        if best is not None and best_cost < 100 * (k - k2 + 1):
-            break
-    return best
+    """(k', s', p') closest to (k, s, p) with an output ≥ 1 that reads every input row, or None.
+
+    Candidates are bounded (near the current values, the smallest values, the largest kernel that fits and
+    the largest useful padding), sorted by cost and tried cheapest first, so even absurd settings
+    (k = 10,000 on 8 pixels) are answered at once."""
+    fits = [k2 for k2 in range(1, k + 1) if d * (k2 - 1) + 1 <= n + 2 * (k2 // 2 if pool else d * (k2 - 1))]
+    kernels = {x for x in _near(k, 1, k)} | ({fits[-1], *fits[-SPAN:]} if fits else set())
+    strides = _near(s, 1, s) | {min(s, n)}
+    candidates = []
+    for k2 in kernels:
+        top = k2 // 2 if pool is not None else max(p, d * (k2 - 1))
+        for s2 in strides:
+            for p2 in _near(p, 0, top) | {top}:
+                candidates.append((100 * (k - k2) + 10 * (s - s2) + abs(p - p2), k2, s2, p2))
+    for _, k2, s2, p2 in sorted(candidates):
+        if _axis_ok(n, k2, s2, p2, d, pool):
+            return k2, s2, p2
+    return None
 
 
 def nearest_layer(layer: Conv | Pool, hw: Pair) -> Conv | Pool | None:

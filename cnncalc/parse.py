@@ -112,7 +112,7 @@ def _build(kind: str, count: str | None, opts: dict[str, str], where: str) -> La
         return Linear(_int(count, "outputs", where), bias=_bool(opts.get("bias", "1"), "bias", where))
     if kind == "dropout":
         token = opts.get("p", count or "0.5")
-        if not re.fullmatch(r"(0(\.\d{1,6})?|1(\.0{1,6})?|\.\d{1,6})", token):
+        if not re.fullmatch(r"(0(\.\d{1,12})?|1(\.0{1,12})?|\.\d{1,12})", token):
             raise SpecError(f"{where}: dropout p='{token}' must be a probability from 0 to 1, e.g. p=0.5")
         return Dropout(float(token))
     if count is not None:
@@ -210,7 +210,7 @@ FORMATTERS: dict[type, Callable[[Layer], str]] = {
     Flatten: lambda l: "flatten",
     Linear: lambda l: f"fc {l.out_features}" + _opts(bias=None if l.bias else "0"),
     BatchNorm: lambda l: "bn",
-    Dropout: lambda l: f"dropout p={l.p:g}",
+    Dropout: lambda l: "dropout p=" + (f"{l.p:.12f}".rstrip("0").rstrip(".") or "0"),
     Activation: lambda l: l.name,
 }
 

@@ -57,7 +57,7 @@ def divide_settings(n: int, factor: int = 2, max_kernel: int = 7, pool: bool = F
         for p in range(0, (k // 2 if pool else k - 1) + 1):
             ax = pool_axis(n, k, factor, p) if pool else conv_axis(n, k, factor, p, p)
             if ax.size == target:
-                found.append(Setting(k, factor, p, ax.size, len(ax.unread)))
+                found.append(Setting(k, factor, p, ax.size, ax.unread_count))
     return sorted(found, key=lambda s: (s.unread > 0, s.kernel < factor, s.kernel, s.padding))
 
 

@@ -6,6 +6,7 @@ Importing this module imports torch; ``import cnncalc`` does not.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import OrderedDict
 from typing import Any
 
@@ -102,6 +103,7 @@ def to_pytorch_code(spec, input_shape=(3, 32, 32)) -> str:
         params = [repr(a) for a in args] + [f"{k}={repr(v)}" for k, v in kw.items()]
         lines.append(f'    ("{name}", nn.{cls}({", ".join(params)})),')
     lines += ["]))", "", 'if __name__ == "__main__":',
+              "    model.eval()  # dropout off, batch norm on its running statistics (one image is a batch of 1)",
               f"    x = torch.zeros(1, {', '.join(map(str, shape))})",
               "    print(model(x).shape)",
               f"    print(sum(p.numel() for p in model.parameters()), 'parameters')", ""]
@@ -136,8 +138,8 @@ def layer_of(module: nn.Module, in_shape: tuple[int, ...]) -> Layer | None:
         return AdaptiveAvgPool(tuple(in_shape[1 + i] if v is None else int(v) for i, v in enumerate(o)))
     if isinstance(module, nn.Flatten) and module.start_dim == 1 and module.end_dim == -1:
         return Flatten()
-    if isinstance(module, nn.Linear):
-        return Linear(module.out_features, module.bias is not None)
+    if isinstance(module, nn.Linear):  # over a C×H×W map nn.Linear acts on the last axis, not a flatten
+        return Linear(module.out_features, module.bias is not None) if len(in_shape) == 1 else None
     if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.affine:
         return BatchNorm()
     if isinstance(module, (nn.Dropout, nn.Dropout2d)):
@@ -153,6 +155,21 @@ def _unsupported(index: int, name: str, module: nn.Module, in_shape, out_shape, 
                        message=f"no formula for {type(module).__name__}: shapes and parameters are PyTorch's; "
                                "weights/biases, MACs, FLOPs and receptive field unavailable",
                        unavailable=("weights", "biases", "macs", "flops", "rf", "jump", "start"))
+
+
+def _linear_last_axis(index: int, name: str, module: nn.Linear, in_shape, out_shape, params: int) -> LayerReport:
+    """nn.Linear on a C×H×W map: one in→out product per position of the leading axes (PyTorch's rule)."""
+    positions = math.prod(in_shape[:-1])
+    weights, biases = module.weight.numel(), module.bias.numel() if module.bias is not None else 0
+    macs = positions * weights
+    return LayerReport(index=index, name=name, layer=Linear(module.out_features, biases > 0),
+                       spec=f"Linear({module.in_features} → {module.out_features}) on the last axis",
+                       in_shape=in_shape, out_shape=out_shape, weights=weights, biases=biases,
+                       params=params, macs=macs, flops=2 * macs + (math.prod(out_shape) if biases else 0),
+                       memory=math.prod(out_shape) * BYTES_PER_VALUE, unavailable=("rf", "jump", "start"),
+                       message=f"acts on the last axis at each of {positions:,} positions (no flatten); "
+                               "receptive field unavailable",
+                       formulas={"macs": f"{positions:,}·{module.in_features}·{module.out_features} = {macs:,}"})
 
 
 def _trace(model: nn.Module, shape: tuple[int, ...]) -> list[tuple[str, nn.Module, Any, int, Any, int]]:
@@ -209,6 +226,10 @@ def from_module(model: nn.Module, input_shape=(3, 224, 224)) -> Analysis:
             fields = (Field(), Field()) if len(shape) == 3 else None
         else:
             fields = x_fields[id(x)][1] if known else None
+        if layer is None and isinstance(module, nn.Linear):
+            reports.append(_linear_last_axis(index, name, module, in_shape, out_shape, params))
+            x_fields[id(y)] = (y_version, None)
+            continue
         if layer is None:
             reports.append(_unsupported(index, name, module, in_shape, out_shape, params))
             x_fields[id(y)] = (y_version, None)
@@ -219,9 +240,10 @@ def from_module(model: nn.Module, input_shape=(3, 224, 224)) -> Analysis:
             changes.update(status="warning", out_shape=out_shape,
                            message=f"cnncalc computes {report.out_shape} but PyTorch gives {out_shape}")
         if params != report.params:
-            changes.update(params=params, message=(report.message + "; " if report.message else "")
-                           + ("shared module: parameters counted at its first use" if params == 0 else
-                              f"PyTorch counts {params} parameters"))
+            changes.update(params=params, message="; ".join(filter(None, [
+                changes.get("message", report.message),
+                "shared module: parameters counted at its first use" if params == 0 else
+                f"PyTorch counts {params} parameters"])))
         if not known and len(in_shape) == 3 and report.status != "error":
             changes.update(rf=None, jump=None, start=None, unavailable=("rf", "jump", "start"),
                            message="receptive field unavailable: this input is made outside nn layers "

@@ -10,6 +10,9 @@ PAGES = {
         st.Page("pages/analyzer.py", title="Network analyzer", icon="📋"),
         st.Page("pages/receptive_field.py", title="Receptive fields", icon="🎯"),
     ],
+    "Experiments": [
+        st.Page("pages/training.py", title="Training", icon="📈"),
+    ],
 }
 
 st.navigation(PAGES).run()

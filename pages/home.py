@@ -16,9 +16,13 @@ CARDS = [
     ("pages/receptive_field.py", "Receptive fields", "🎯",
      "Pick a layer and a unit and see which input pixels it can see, beside the field measured by "
      "gradients — the effective field is smaller and centre-weighted."),
+    ("pages/training.py", "Training", "📈",
+     "Run the lab's CIFAR-10 experiments — standardization, augmentation, momentum and a schedule, "
+     "dropout, batch norm — with live loss, top-1 and top-5 curves; compare runs side by side."),
 ]
-cols = st.columns(len(CARDS))
-for col, (path, title, icon, text) in zip(cols, CARDS):
+cols = st.columns(2)
+for i, (path, title, icon, text) in enumerate(CARDS):
+    col = cols[i % 2]
     with col, st.container(border=True):
         st.page_link(path, label=title, icon=icon)
         st.caption(text)

@@ -23,7 +23,7 @@ def add_parsers(sub) -> None:
     t.add_argument("--device", default=d.device, help="auto | cpu | cuda")
     t.add_argument("--limit", type=int, help="examples per split (default: all)")
     t.add_argument("--standardize", default=d.standardize, choices=["none", "lab", "train"])
-    t.add_argument("--augment", default=d.augment, choices=["none", "cropflip"])
+    t.add_argument("--augment", default=d.augment, choices=["none", "cropflip", "padcrop"])
     t.add_argument("--zca", action="store_true", help="ZCA whitening (fast pipeline)")
     t.add_argument("--optimizer", default=d.optimizer, choices=["sgd", "adam", "adamw"])
     t.add_argument("--momentum", type=float, default=d.momentum)

@@ -24,7 +24,8 @@ class TrainConfig:
     data: str = "cifar10"           # cifar10 | mnist | synthetic | path to an ImageFolder tree (train/, test/)
     limit: int | None = None        # examples per split (None: all of them)
     standardize: str = "none"       # none | lab (the sheet's constants) | train (computed on the training set)
-    augment: str = "none"           # none | cropflip: RandomCrop(28) + horizontal flip; CenterCrop(28) for test
+    augment: str = "none"           # none | cropflip: RandomCrop(28) + horizontal flip, CenterCrop(28) for test
+                                    # (the lab's) | padcrop: pad 4, RandomCrop(32) + flip (keeps 32×32)
     zca: bool = False               # bonus: ZCA whitening fitted on the training set
     # optimisation
     epochs: int = 10
@@ -39,12 +40,15 @@ class TrainConfig:
     # execution
     pipeline: str = "fast"          # fast: data on the device as uint8 | lab: torchvision DataLoader + transforms
     device: str = "auto"            # auto | cpu | cuda | cuda:N | mps
+    precision: str = "auto"         # auto: bf16 autocast in the fast pipeline on CUDA and on CPUs with bf16
+                                    # units (AVX512-BF16/AMX), else fp32 | fp32 | bf16
     seed: int = 0
     workers: int = 2                # DataLoader workers of the lab pipeline
 
     def __post_init__(self):
-        checks = {"standardize": ("none", "lab", "train"), "augment": ("none", "cropflip"),
+        checks = {"standardize": ("none", "lab", "train"), "augment": ("none", "cropflip", "padcrop"),
                   "optimizer": ("sgd", "adam", "adamw"), "pipeline": ("fast", "lab"),
+                  "precision": ("auto", "fp32", "bf16"),
                   "schedule": ("none", "exponential", "step", "cosine", "onecycle")}
         for key, allowed in checks.items():
             if getattr(self, key) not in allowed:

@@ -49,24 +49,26 @@ def _subset(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int) -> tuple
 
 
 def synthetic(n_train: int = 5000, n_test: int = 1000, size: int = 32, seed: int = 0) -> ImageData:
-    """Ten classes of oriented colour gratings with random phase and noise: learnable in a few epochs on a
-    CPU, not trivially (orientation is class-specific, colour only partly)."""
+    """Ten classes of concentric rings: the ring frequency (5 levels) and a warm or cool tint make the
+    class; the centre, phase and noise are random. Learnable in a few CPU epochs, and unchanged in kind
+    by crops and horizontal flips, so every step of the lab's ladder applies."""
     rng = np.random.default_rng(seed)
+    tints = np.array([[1.0, 0.55, 0.3], [0.3, 0.6, 1.0]], np.float32)
 
     def make(n: int) -> tuple[np.ndarray, np.ndarray]:
         y = rng.integers(0, 10, n)
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-        theta = y * np.pi / 10
-        freq = 0.25 + 0.1 * (y % 3)
-        phase = rng.uniform(0, 2 * np.pi, n)
-        wave = np.sin(freq[:, None, None] * (np.cos(theta)[:, None, None] * xx + np.sin(theta)[:, None, None] * yy)
-                      + phase[:, None, None])
-        tint = np.stack([(y % 2) * 0.5 + 0.5, ((y // 2) % 2) * 0.5 + 0.5, np.full(n, 0.75)], 1)
-        img = 0.5 + 0.35 * wave[:, None] * tint[:, :, None, None] + rng.normal(0, 0.12, (n, 3, size, size))
+        cy, cx = rng.uniform(size / 4, 3 * size / 4, (2, n, 1, 1))
+        radius = np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2)
+        freq = (0.35 + 0.28 * (y % 5))[:, None, None]
+        wave = np.sin(freq * radius + rng.uniform(0, 2 * np.pi, (n, 1, 1)))
+        tint = tints[y // 5][:, :, None, None]
+        img = 0.5 + 0.4 * wave[:, None] * tint + rng.normal(0, 0.1, (n, 3, size, size))
         return (np.clip(img, 0, 1) * 255).astype(np.uint8), y.astype(np.int64)
 
     (tx, ty), (vx, vy) = make(n_train), make(n_test)
-    return ImageData("synthetic", tuple(f"pattern {i}" for i in range(10)), tx, ty, vx, vy)
+    classes = tuple(f"{t} rings ×{f + 1}" for t in ("warm", "cool") for f in range(5))
+    return ImageData("synthetic", classes, tx, ty, vx, vy)
 
 
 def _torchvision(name: str, root: Path) -> ImageData:
@@ -90,16 +92,25 @@ def _torchvision(name: str, root: Path) -> ImageData:
     return ImageData(name, classes, *arrays(train), *arrays(test))
 
 
-def _decode_folder(split_dir: Path, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _listing(split_dir: Path, classes: list[str]) -> list[tuple[Path, int]]:
+    return [(path, label) for label, name in enumerate(classes) if (split_dir / name).is_dir()
+            for path in sorted((split_dir / name).iterdir()) if path.suffix.lower() in IMAGE_SUFFIXES]
+
+
+def _decode_folder(split_dir: Path, classes: list[str], limit: int | None = None,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Decode a split (or a seeded random subset of ``limit`` files, decoding only those)."""
     from PIL import Image
 
+    files = _listing(split_dir, classes)
+    if limit is not None and limit < len(files):
+        keep = np.sort(np.random.default_rng(seed).permutation(len(files))[:limit])
+        files = [files[i] for i in keep]
     images, labels = [], []
-    for label, name in enumerate(classes):
-        for path in sorted((split_dir / name).iterdir()):
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                with Image.open(path) as im:
-                    images.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
-                labels.append(label)
+    for path, label in files:
+        with Image.open(path) as im:
+            images.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+        labels.append(label)
     if not images:
         raise DataUnavailable(f"no images in {split_dir}/<class>/")
     sizes = {im.shape for im in images}
@@ -108,12 +119,17 @@ def _decode_folder(split_dir: Path, classes: list[str]) -> tuple[np.ndarray, np.
     return np.stack(images).transpose(0, 3, 1, 2).copy(), np.asarray(labels, dtype=np.int64)
 
 
-def image_folder(root: Path) -> ImageData:
-    """An ImageFolder tree, decoded once and cached (keyed by the tree's path and file listing)."""
+def image_folder(root: Path, limit: int | None = None, seed: int = 0) -> ImageData:
+    """An ImageFolder tree, decoded once and cached (keyed by the tree's path and file listing). With a
+    ``limit``, only that many files per split are decoded (seeded choice) and nothing is cached."""
     root = Path(root)
     if not (root / "train").is_dir() or not (root / "test").is_dir():
         raise DataUnavailable(f"{root} must hold train/<class>/ and test/<class>/ folders of images")
     classes = sorted(d.name for d in (root / "train").iterdir() if d.is_dir())
+    name = "cifar10" if tuple(classes) == CIFAR10_CLASSES else root.name
+    if limit is not None:
+        return ImageData(name, tuple(classes), *_decode_folder(root / "train", classes, limit, seed),
+                         *_decode_folder(root / "test", classes, limit, seed + 1))
     listing = "|".join(f"{s}/{c}:{len(os.listdir(root / s / c))}" for s in ("train", "test") for c in classes
                        if (root / s / c).is_dir())
     key = hashlib.sha256(f"{root.resolve()}|{listing}".encode()).hexdigest()[:16]
@@ -128,7 +144,6 @@ def image_folder(root: Path) -> ImageData:
             tmp = f.with_suffix(".tmp.npy")
             np.save(tmp, a, allow_pickle=False)
             tmp.replace(f)  # atomic: a killed decode never leaves a half-written cache
-    name = "cifar10" if tuple(classes) == CIFAR10_CLASSES else root.name
     return ImageData(name, tuple(classes), *arrays)
 
 
@@ -140,7 +155,7 @@ def load(source: str, limit: int | None = None, seed: int = 0) -> ImageData:
     elif source in ("cifar10", "mnist"):
         data = _torchvision(source, cache_dir() / "datasets")
     elif Path(source).is_dir():
-        data = image_folder(Path(source))
+        return image_folder(Path(source), limit, seed)
     else:
         raise DataUnavailable(f"unknown data source {source!r}: use cifar10, mnist, synthetic or a folder path")
     tx, ty = _subset(data.train_x, data.train_y, limit, seed)

@@ -4,7 +4,7 @@ Two input pipelines share one loop:
 
 * ``fast`` — the whole dataset on the device as uint8; crop, flip and normalisation done there on whole
   batches; no DataLoader, no per-step host sync (metrics accumulate on the device and are read every
-  ``progress_every`` steps); bf16 autocast and channels_last on CUDA (airbench's recipe).
+  ``progress_every`` steps); bf16 autocast on CUDA and on CPUs with bf16 units, channels_last on CUDA (airbench).
 * ``lab`` — the lab's own pipeline: torchvision transforms on PIL images through a DataLoader.
 
 Train metrics are averaged over the epoch's batches (as the lab computes them); test metrics over the
@@ -26,6 +26,7 @@ from . import data as datasets
 from .config import LAB_MEAN, LAB_STD, TrainConfig, model_spec
 
 CROP = 28  # RandomCrop / CenterCrop size of the lab's augmentation step
+PAD = 4    # zero padding of the "padcrop" augmentation (pad 4, random 32×32 crop: the common CIFAR recipe)
 
 
 class Diverged(RuntimeError):
@@ -95,7 +96,7 @@ def top_k_correct(logits: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor
 class Batches:
     """The fast pipeline: uint8 tensors on the device; augmentation and normalisation per batch there."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, device, mean, std, augment: bool, zca: torch.Tensor | None,
+    def __init__(self, x: np.ndarray, y: np.ndarray, device, mean, std, augment: str, zca: torch.Tensor | None,
                  gen: torch.Generator):
         self.device, self.augment, self.gen = device, augment, gen
         self.x = torch.from_numpy(x).to(device)
@@ -109,16 +110,19 @@ class Batches:
         xf = (xb.float() / 255 - self.mean) / self.std
         if self.zca is not None:
             xf = (xf.reshape(xf.shape[0], -1) @ self.zca).reshape(xf.shape)
-        if self.augment:
-            xf = self.crop_flip(xf) if train else xf[..., 2:2 + CROP, 2:2 + CROP]
+        if self.augment == "cropflip":
+            xf = self.crop_flip(xf, CROP) if train else xf[..., 2:2 + CROP, 2:2 + CROP]
+        elif self.augment == "padcrop" and train:
+            xf = self.crop_flip(F.pad(xf, (PAD,) * 4), xf.shape[-1])
         return xf.contiguous(memory_format=torch.channels_last) if self.channels_last else xf
 
-    def crop_flip(self, xb: torch.Tensor) -> torch.Tensor:
+    def crop_flip(self, xb: torch.Tensor, size: int = CROP) -> torch.Tensor:
+        """A random size×size crop of each image, then a horizontal flip with probability 1/2."""
         b, c, h, w = xb.shape
         d = self.device
-        oy = torch.randint(0, h - CROP + 1, (b,), device=d, generator=self.gen)
-        ox = torch.randint(0, w - CROP + 1, (b,), device=d, generator=self.gen)
-        span = torch.arange(CROP, device=d)
+        oy = torch.randint(0, h - size + 1, (b,), device=d, generator=self.gen)
+        ox = torch.randint(0, w - size + 1, (b,), device=d, generator=self.gen)
+        span = torch.arange(size, device=d)
         rows, cols = (oy[:, None] + span)[:, None, :, None], (ox[:, None] + span)[:, None, None, :]
         out = xb[torch.arange(b, device=d)[:, None, None, None], torch.arange(c, device=d)[None, :, None, None],
                  rows, cols]
@@ -139,14 +143,16 @@ class Batches:
 class LabLoader:
     """The lab's pipeline: PIL images → torchvision transforms → DataLoader (the reference to beat)."""
 
-    def __init__(self, x, y, device, mean, std, augment: bool, workers: int, seed: int, standardize: bool):
+    def __init__(self, x, y, device, mean, std, augment: str, workers: int, seed: int, standardize: bool):
         from PIL import Image
         from torchvision import transforms as T
 
         self.device, self.x, self.y = device, x, y
         tail = [T.ToTensor()] + ([T.Normalize(mean, std)] if standardize else [])
-        self.train_tf = T.Compose(([T.RandomCrop(CROP), T.RandomHorizontalFlip()] if augment else []) + tail)
-        self.test_tf = T.Compose(([T.CenterCrop(CROP)] if augment else []) + tail)
+        crop = {"cropflip": [T.RandomCrop(CROP), T.RandomHorizontalFlip()],
+                "padcrop": [T.RandomCrop(x.shape[-1], padding=PAD), T.RandomHorizontalFlip()]}.get(augment, [])
+        self.train_tf = T.Compose(crop + tail)
+        self.test_tf = T.Compose(([T.CenterCrop(CROP)] if augment == "cropflip" else []) + tail)
         self.workers, self.seed, self.Image, self._epoch = workers, seed, Image, 0
 
     def _dataset(self, tf):
@@ -200,7 +206,7 @@ def _check_finite(value: float, cfg: TrainConfig, epoch: int, step: int) -> None
                        "norm / a schedule)")
 
 
-def evaluate(model, batches, batch_size: int = 1000) -> tuple[float, float, float]:
+def evaluate(model, batches, batch_size: int = 1000, bf16: bool = False) -> tuple[float, float, float]:
     """Loss, top-1, top-5 over the whole test set (sums over examples, divided by their number)."""
     model.eval()
     device = next(model.parameters()).device
@@ -208,7 +214,7 @@ def evaluate(model, batches, batch_size: int = 1000) -> tuple[float, float, floa
     c1 = torch.zeros((), device=device, dtype=torch.long)
     c5 = torch.zeros((), device=device, dtype=torch.long)
     n = 0
-    with torch.no_grad(), _autocast(device):
+    with torch.no_grad(), _autocast(device, bf16):
         for xb, yb in batches.epoch(batch_size, train=False):
             logits = model(xb).float()
             loss += F.cross_entropy(logits, yb, reduction="sum")
@@ -218,8 +224,26 @@ def evaluate(model, batches, batch_size: int = 1000) -> tuple[float, float, floa
     return loss.item() / n, c1.item() / n, c5.item() / n
 
 
-def _autocast(device: torch.device):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+def cpu_has_bf16() -> bool:
+    """AVX512-BF16 or AMX: bf16 matmuls/convs run about twice as fast as fp32 there (measured on the 2-core
+    Xeon of docs/BENCHMARKS.md); elsewhere bf16 on the CPU is emulated and slower."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
+    if cfg.precision != "auto":
+        return cfg.precision == "bf16"
+    return cfg.pipeline == "fast" and (device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()))
+
+
+def _autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device.type if device.type in ("cuda", "cpu") else "cpu", dtype=torch.bfloat16,
+                          enabled=enabled and device.type in ("cuda", "cpu"))
 
 
 def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
@@ -242,8 +266,8 @@ def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
             notes.append("the lab's constants are for 3-channel CIFAR-10: statistics computed on train instead")
     else:
         mean, std = (0.0,) * c, (1.0,) * c
-    augment = cfg.augment == "cropflip"
-    input_shape = (c, CROP, CROP) if augment else (c, h, w)
+    augment = cfg.augment
+    input_shape = (c, CROP, CROP) if augment == "cropflip" else (c, h, w)
     spec = model_spec(cfg, input_shape[1:])
     torch.manual_seed(cfg.seed)
     if on_start:
@@ -267,6 +291,9 @@ def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
         train_b = LabLoader(data.train_x, data.train_y, device, mean, std, augment, cfg.workers, cfg.seed, standardize)
         test_b = LabLoader(data.test_x, data.test_y, device, mean, std, augment, cfg.workers, cfg.seed, standardize)
     steps = train_b.steps(cfg.batch_size)
+    bf16 = use_bf16(cfg, device)
+    if bf16:
+        notes.append("bf16 autocast (fast pipeline)")
     opt, sched = make_optimizer(cfg, model, steps)
     every = progress_every or (100 if device.type == "cuda" else 10)
     records: list[EpochRecord] = []
@@ -278,7 +305,7 @@ def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
         top1 = torch.zeros(steps, device=device)
         top5 = torch.zeros(steps, device=device)
         for step, (xb, yb) in enumerate(train_b.epoch(cfg.batch_size, train=True)):
-            with _autocast(device):
+            with _autocast(device, bf16):
                 logits = model(xb).float()
             loss = F.cross_entropy(logits, yb)
             opt.zero_grad(set_to_none=True)
@@ -299,7 +326,7 @@ def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
         batch_losses = losses.tolist()
         train_loss = float(np.mean(batch_losses))
         _check_finite(train_loss, cfg, epoch, steps)
-        test_loss, test1, test5 = evaluate(model, test_b)
+        test_loss, test1, test5 = evaluate(model, test_b, bf16=bf16)
         if sched is not None and cfg.schedule != "onecycle":
             sched.step()
         record = EpochRecord(epoch, train_loss, top1.mean().item(), top5.mean().item(), test_loss, test1, test5, lr,

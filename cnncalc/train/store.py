@@ -230,7 +230,7 @@ def _alive(pid: int) -> bool:
 def describe(cfg: TrainConfig) -> str:
     parts = [cfg.spec and "custom net" or cfg.preset, cfg.data if cfg.data in ("cifar10", "mnist", "synthetic")
              else Path(cfg.data).name, f"bs {cfg.batch_size}", f"lr {cfg.lr:g}", f"{cfg.epochs} ep"]
-    extras = [cfg.standardize != "none" and "std", cfg.augment != "none" and "crop+flip",
+    extras = [cfg.standardize != "none" and "std", {"cropflip": "crop 28 + flip", "padcrop": "pad-crop + flip"}.get(cfg.augment),
               cfg.momentum and f"mom {cfg.momentum:g}", cfg.schedule != "none" and cfg.schedule,
               cfg.dropout and f"dropout {cfg.dropout:g}", cfg.batchnorm and "bn", cfg.zca and "zca",
               cfg.optimizer != "sgd" and cfg.optimizer]

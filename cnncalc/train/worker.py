@@ -115,9 +115,11 @@ def worker_running(root: str | Path, device: str = "auto") -> bool:
 
 
 def ensure_worker(root: str | Path, device: str = "auto", idle_exit: float = 600) -> bool:
-    """Start a detached worker for ``device`` unless one is running; True when one was started."""
+    """Start a detached worker for ``device`` unless one is running; True when one was started. Runs left
+    'running' by a dead worker are marked interrupted first, so nobody waits on them."""
     if worker_running(root, device):
         return False
+    RunStore(root).recover()
     log = open(Path(root) / "worker.log", "a")
     subprocess.Popen([sys.executable, "-m", "cnncalc", "worker", "--data-dir", str(root), "--device", device,
                       "--idle-exit", str(idle_exit)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -43,14 +43,16 @@ def _need_spatial(state: State, name: str) -> tuple[int, int, int]:
     return state.shape  # type: ignore[return-value]
 
 
-def _window(layer: Conv | Pool, state: State, axes: list[Axis], pads: tuple[int, int], name: str) -> dict:
+def _window(layer: Conv | Pool, state: State, axes: list[Axis], pads: tuple[int, int], name: str,
+            padded: tuple[int, int]) -> dict:
     """Shared by conv and pool: output-size check, unread rows, receptive field."""
     c, h, w = state.shape
     if any(ax.size <= 0 for ax in axes):
         fixed = nearest_layer(layer, (h, w))
-        raise Invalid(f"output size {axes[0].size}×{axes[1].size} ≤ 0: the window "
-                      f"(kernel {layer.kernel[0]}×{layer.kernel[1]}, dilation {layer.dilation[0]}×{layer.dilation[1]})"
-                      f" is larger than the padded {h}×{w} input",
+        spans = [d * (k - 1) + 1 for k, d in zip(layer.kernel, layer.dilation)]
+        raise Invalid(f"output size {axes[0].size}×{axes[1].size} ≤ 0: the window spans {spans[0]}×{spans[1]} "
+                      f"pixels (kernel {layer.kernel[0]}×{layer.kernel[1]}, dilation "
+                      f"{layer.dilation[0]}×{layer.dilation[1]}) but the padded input is only {padded[0]}×{padded[1]}",
                       None if fixed is None else format_layer(fixed))
     notes = [describe_unread(ax, a, n) for ax, a, n in zip(axes, "HW", (h, w))]
     notes = [n for n in notes if n]
@@ -86,7 +88,7 @@ def _conv(layer: Conv, state: State, name: str) -> dict:
     else:
         pad = layer.padding
     axes = [conv_axis(n, k, s, b, a, d) for n, k, s, (b, a), d in zip((h, w), layer.kernel, layer.stride, pad, layer.dilation)]
-    extra = _window(layer, state, axes, (pad[0][0], pad[1][0]), name)
+    extra = _window(layer, state, axes, (pad[0][0], pad[1][0]), name, (h + sum(pad[0]), w + sum(pad[1])))
     oc, oh, ow = layer.out_channels, axes[0].size, axes[1].size
     per_filter = (c // layer.groups) * layer.kernel[0] * layer.kernel[1]
     weights, biases = oc * per_filter, oc if layer.bias else 0
@@ -117,7 +119,7 @@ def _pool(layer: Pool, state: State, name: str) -> dict:
                           None if fixed is None else format_layer(fixed))
     axes = [pool_axis(n, k, s, p, d, layer.ceil_mode)
             for n, k, s, p, d in zip((h, w), layer.kernel, layer.strides, layer.padding, layer.dilation)]
-    extra = _window(layer, state, axes, layer.padding, name)
+    extra = _window(layer, state, axes, layer.padding, name, (h + 2 * layer.padding[0], w + 2 * layer.padding[1]))
     out_numel = c * axes[0].size * axes[1].size
     window = layer.kernel[0] * layer.kernel[1]
     per_out = window - 1 if layer.mode == "max" else window

@@ -1,0 +1,168 @@
+"""The Layer calculator page, run headless with Streamlit's AppTest. Oracles: PyTorch and numbers worked by hand."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture
+def at():
+    app = AppTest.from_file(APP, default_timeout=30)
+    app.run()
+    app.switch_page("pages/calculator.py").run()
+    assert not app.exception
+    return app
+
+
+def set_inputs(app, **values):
+    if "mode" in values:  # the pooling inputs (ceil_mode) exist once the mode is switched
+        app.radio(key="mode").set_value(values.pop("mode")).run()
+    for key, value in values.items():
+        widget = {"ceil": app.toggle, "mode": app.radio, "per_axis": app.toggle, "asym": app.toggle,
+                  "bias": app.toggle}.get(key, app.number_input)(key=key)
+        widget.set_value(value)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def metrics(app) -> dict[str, str]:
+    return {m.label: m.value for m in app.metric}
+
+
+def click(app, key):
+    app.button(key=key).click().run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_default_is_the_lab_conv(at):
+    assert at.title[0].value.endswith("Layer calculator")
+    assert not at.error and not at.warning
+    shown = metrics(at)
+    assert shown["Output size H×W×N"] == "32×32×32"
+    assert shown["Weights + biases"] == "2,432"
+
+
+def test_lab_conv_numbers_match_pytorch_and_hand(at):
+    set_inputs(at, in_h=20, k_h=3, n=8)   # move away first, then type the lab's layer in
+    set_inputs(at, in_h=32, in_w=32, in_c=3, k_h=5, p_h=2, s_h=1, n=32)
+    conv = torch.nn.Conv2d(3, 32, kernel_size=5, stride=1, padding=2)
+    out = conv(torch.zeros(1, 3, 32, 32))
+    shown = metrics(at)
+    assert tuple(out.shape[1:]) == (32, 32, 32) and shown["Output size H×W×N"] == "32×32×32"
+    assert conv.weight.numel() == 2400 and shown["Weights (no biases)"] == "2,400"
+    assert conv.bias.numel() == 32 and shown["Biases"] == "32"
+    assert sum(p.numel() for p in conv.parameters()) == 2432 and shown["Weights + biases"] == "2,432"
+    assert shown["FC-equivalent weights"] == f"{3 * 32 * 32 * 32 * 32 * 32:,}" == "100,663,296"
+    assert shown["Locally connected"] == "2,490,368"    # 32·32 positions × 2,432
+    assert shown["Locally conn. / shared"] == "1,024×"
+    assert shown["FC / shared"] == "41,943×"             # 100,663,296 / 2,400
+    assert shown["MACs"] == "2,457,600"                  # 32·32·32·3·5·5
+    latex = " ".join(el.value for el in at.latex)
+    assert r"32\cdot 3\cdot 5\cdot 5 = 2{,}400" in latex   # the formula, values substituted
+
+
+def test_warning_names_the_unread_row(at):
+    set_inputs(at, k_h=3, s_h=2, p_h=0)
+    # by hand: outputs ⌊(32 − 3)/2⌋ + 1 = 15, the last window covers rows 28…30, so row 31 is never read
+    assert torch.nn.Conv2d(3, 1, 3, 2)(torch.zeros(1, 3, 32, 32)).shape[-1] == 15
+    assert metrics(at)["Output size H×W×N"] == "15×15×32"
+    text = at.warning[0].value
+    assert "row (31)" in text and "column (31)" in text
+    click(at, "fix")
+    assert not at.warning and metrics(at)["Output size H×W×N"] == "16×16×32"
+
+
+def test_error_shows_a_fix_that_works(at):
+    set_inputs(at, in_h=10, in_w=10, k_h=15)
+    with pytest.raises(RuntimeError):  # PyTorch refuses it too: a 15-pixel window on 10 + 2 + 2 = 14
+        torch.nn.Conv2d(3, 32, 15, padding=2)(torch.zeros(1, 3, 10, 10))
+    assert at.error and "10 + 2 + 2 = 14" in at.error[0].value
+    assert not at.metric
+    assert at.button(key="fix").label.startswith("Apply suggested: conv 32 k=15")
+    click(at, "fix")
+    assert not at.error
+    k, p = at.number_input(key="k_h").value, at.number_input(key="p_h").value
+    out = torch.nn.Conv2d(3, 32, k, padding=p)(torch.zeros(1, 3, 10, 10)).shape[-1]
+    assert metrics(at)["Output size H×W×N"] == f"{out}×{out}×32" and out >= 1
+
+
+def test_pool_padding_above_half_kernel_is_an_error_with_fix(at):
+    set_inputs(at, mode="Max pooling", k_h=3, s_h=2, p_h=2)
+    with pytest.raises(RuntimeError):  # PyTorch refuses it too
+        torch.nn.MaxPool2d(3, 2, padding=2)(torch.zeros(1, 3, 32, 32))
+    assert at.error and "at most 1" in at.error[0].value
+    click(at, "fix")
+    assert not at.error
+    p = at.number_input(key="p_h").value
+    out = torch.nn.MaxPool2d(3, 2, padding=p)(torch.zeros(1, 3, 32, 32)).shape[-1]
+    assert metrics(at)["Output size H×W×C"] == f"{out}×{out}×3"
+
+
+@pytest.mark.parametrize("k, before, after", [(5, 2, 2), (4, 1, 2)])
+def test_same_button_keeps_the_size(at, k, before, after):
+    set_inputs(at, k_h=k, s_h=2, p_h=0)
+    click(at, "same")
+    assert at.number_input(key="p_h").value == before and at.number_input(key="s_h").value == 1
+    assert at.toggle(key="asym").value == (before != after)
+    if before != after:
+        assert at.number_input(key="pa_h").value == after   # PyTorch's padding='same' puts the extra pixel after
+    out = torch.nn.Conv2d(3, 32, k, padding="same")(torch.zeros(1, 3, 32, 32))
+    assert metrics(at)["Output size H×W×N"] == "×".join(map(str, (*out.shape[-2:], 32))) == "32×32×32"
+
+
+@pytest.mark.parametrize("n, k, s, p", [(32, 3, 2, 0), (6, 2, 3, 0), (7, 3, 2, 1)])
+def test_pooling_ceil_mode_matches_torch(at, n, k, s, p):
+    set_inputs(at, mode="Max pooling", in_h=n, in_w=n, k_h=k, s_h=s, p_h=p, ceil=True)
+    out = torch.nn.MaxPool2d(k, s, p, ceil_mode=True)(torch.zeros(1, 3, n, n)).shape[-1]
+    assert metrics(at)["Output size H×W×C"] == f"{out}×{out}×3"
+    assert metrics(at)["Weights + biases"] == "0"
+
+
+def test_halve_solver_button(at):
+    click(at, "halve_1")
+    assert metrics(at)["Output size H×W×N"] == "16×16×32"   # ⌈32/2⌉
+    assert at.number_input(key="s_h").value == 2 and not at.warning
+
+
+def test_per_axis_values(at):
+    set_inputs(at, per_axis=True)
+    assert at.number_input(key="k_w").value == 5       # starts from the values in use
+    set_inputs(at, in_w=28, k_w=3, p_w=1)
+    out = torch.nn.Conv2d(3, 32, (5, 3), padding=(2, 1))(torch.zeros(1, 3, 32, 28)).shape
+    assert metrics(at)["Output size H×W×N"] == f"{out[-2]}×{out[-1]}×32" == "32×28×32"
+    assert metrics(at)["Weights (no biases)"] == "1,440"  # 32·3·5·3
+
+
+def test_sliding_window_figure_for_small_inputs(at):
+    assert not at.get("vega_lite_chart") and "up to 16×16" in at.info[0].value
+    click(at, "small")
+    assert at.number_input(key="in_h").value <= 16
+    set_inputs(at, in_h=5, in_w=5, k_h=3, s_h=2, p_h=1)  # Dumoulin & Visin fig. 2.7: 3×3 output
+    assert at.slider(key="step").max == 9
+    at.slider(key="step").set_value(5).run()
+    chart = at.get("vega_lite_chart")[0].proto
+    assert "Step 5 of 9: computing output row 1, col 1" in json.loads(chart.spec)["title"]["text"]
+    click(at, "next")
+    assert at.slider(key="step").value == 6
+
+
+@pytest.mark.parametrize("inputs", [dict(k_h=32, d_h=8, in_h=2048, in_w=2048), dict(s_h=16, p_h=256),
+                                    dict(in_h=1, in_w=1), dict(mode="Average pooling", d_h=2),
+                                    dict(mode="Max pooling", k_h=1, s_h=1), dict(mode="Max pooling", k_h=32, d_h=8)])
+def test_never_a_traceback(at, inputs):
+    set_inputs(at, **inputs)
+    assert at.metric or at.error
+
+
+def test_inputs_survive_a_visit_to_another_page(at):
+    set_inputs(at, k_h=3, p_h=1)
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/calculator.py").run()
+    assert not at.exception
+    assert at.number_input(key="k_h").value == 3 and metrics(at)["Output size H×W×N"] == "32×32×32"

@@ -116,3 +116,21 @@ def replace_layer(prefix: str, index: int, new_layer: str) -> None:
 def metrics_row(values: dict) -> None:
     for col, (label, value) in zip(st.columns(len(values)), values.items()):
         col.metric(label, fmt(value))
+
+
+def quiz_block(questions, prefix: str) -> None:
+    """Predict, then reveal: an input per question; the answer, its formula and a verdict after 'Reveal'."""
+    from cnncalc.quiz import check
+    revealed = st.session_state.setdefault(f"{prefix}_revealed", set())
+    for q in questions:
+        with st.container(border=True):
+            c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+            guess = c1.text_input(q.prompt, key=f"{prefix}_{q.key}", placeholder="your prediction",
+                                  help="Whole numbers; a shape as H×W×C, e.g. 32x32x32.")
+            if c2.button("Reveal", key=f"{prefix}_{q.key}_reveal", disabled=not guess.strip()):
+                revealed.add(q.key)
+            if q.key in revealed:
+                verdict = check(q, guess)
+                (st.success if verdict.correct else st.error)(verdict.message)
+                if q.formula:
+                    st.latex(to_latex(q.formula))

@@ -4,7 +4,7 @@ import streamlit as st
 
 import sections
 import ui
-from cnncalc import PRESETS, SpecError, analyze, format_spec, parse_spec
+from cnncalc import PRESETS, SpecError, analyze, quiz
 from cnncalc.charts import params_chart, params_frame, rf_chart, rf_frame
 from cnncalc.lab import bag_of_words_svm, per_training_image, training_values
 from cnncalc.tables import HEADERS, numeric_rows, to_csv, to_markdown
@@ -47,6 +47,14 @@ for r in result.layers:
         if r.fix:
             col_fix.button(f"Apply `{r.fix}`", key=f"fix_{r.index}", on_click=ui.replace_layer,
                            args=("analyzer", r.index, r.fix), help="Replace this layer by the nearest valid one")
+
+if st.toggle("Quiz: predict, then reveal", key="analyzer_quiz",
+             help="Hide the numbers; pick a layer, type your predictions, then reveal each with its formula."):
+    names = [r.name for r in result.layers if r.out_shape is not None]
+    pick = st.selectbox("Layer to predict", names, key="analyzer_quiz_layer",
+                        format_func=lambda n: f"{n}: {result[n].spec} (input {'×'.join(map(str, result[n].in_shape))})")
+    ui.quiz_block(quiz.layer_questions(result[pick]), f"anquiz_{abs(hash((state.spec, str(result.input_shape), pick)))}")
+    st.stop()  # the table, charts and totals would give the answers away
 
 table = pd.DataFrame(numeric_rows(result))
 st.dataframe(table, hide_index=True, width="stretch", height=36 * (len(table) + 1) + 3,

@@ -3,7 +3,7 @@ warnings and one-click fixes; keep/halve-the-size solvers; the kernel sliding ov
 import streamlit as st
 
 import ui
-from cnncalc import SpecError, analyze, parse_layer, slide
+from cnncalc import SpecError, analyze, parse_layer, quiz, slide
 
 ss = st.session_state
 saved = ss.setdefault("calculator_saved", dict(slide.DEFAULTS))  # not a widget key: survives other pages
@@ -85,9 +85,13 @@ if r.fix:
 tab_numbers, tab_slide, tab_solve = st.tabs(["📊 Numbers and formulas", "🎞️ Kernel sliding over the input",
                                              "🛠️ Solvers: keep or halve the size"])
 with tab_numbers:
+    st.toggle("Quiz: predict, then reveal", key="quiz", help="Hide the numbers: type your prediction for "
+              "each, then reveal the answer with its formula.")
     if r.status == "error":
         st.info("No numbers for these settings: apply the suggested fix above.")
-    for group in slide.result_groups(r) if r.status != "error" else []:
+    elif ss.quiz:  # a new quiz (blank guesses) whenever the layer or the input changes
+        ui.quiz_block(quiz.layer_questions(r), f"calcquiz_{abs(hash((r.spec, r.in_shape)))}")
+    for group in slide.result_groups(r) if r.status != "error" and not ss.quiz else []:
         st.markdown(f"##### {group.title}")
         with st.container(horizontal=True):  # cards wrap onto more rows on a narrow screen
             for item in group.rows:

@@ -71,8 +71,9 @@ with st.expander("New run", expanded=True):
         c = st.columns(4)
         c[0].selectbox("Data", list(SOURCES), key="tr_source", help="".join(f"Local copy: {p}. " for p in LOCAL)
                        + "CIFAR-10/MNIST download into a cache on first use (offline, the run fails and says "
-                       "why). A local ImageFolder copy is decoded once, all 60,000 images (slow the first time), "
-                       "then cached. Synthetic: 10 classes of generated patterns, nothing to download.")
+                       "why). A local ImageFolder copy: with a limit only that many images are decoded; all of "
+                       "them are decoded once (slow the first time) and cached. Synthetic: 10 classes of "
+                       "generated patterns, nothing to download.")
         c[0].text_input("Custom folder", key="tr_path", placeholder="/path/with/train/and/test",
                         help="An ImageFolder tree: train/<class>/*.jpg and test/<class>/*.jpg, images of one size.")
         c[0].number_input("Examples per split (0 = all)", 0, 1_000_000, step=500, key="tr_limit",
@@ -100,9 +101,12 @@ with st.expander("New run", expanded=True):
                                     "train": "computed from the training set"}.get,
                        help="Subtract a per-channel mean and divide by a std. The statistics come from the "
                             "training images only — using test images would leak test information into training.")
-        c[3].selectbox("Augmentation", ["none", "cropflip"], key="tr_augment",
-                       format_func={"none": "none", "cropflip": "random crop 28 + flip"}.get,
-                       help="Training: a random 28×28 crop and a horizontal flip half the time; test: centre crop.")
+        c[3].selectbox("Augmentation", ["none", "cropflip", "padcrop"], key="tr_augment",
+                       format_func={"none": "none", "cropflip": "random crop 28 + flip (the lab's)",
+                                    "padcrop": "pad 4 + random crop 32 + flip"}.get,
+                       help="The lab's: a random 28×28 crop and a horizontal flip half the time for training, the "
+                            "centre 28×28 crop for test (pool3 switches to ceil mode so fc4 keeps 1024 inputs). "
+                            "Pad-crop: zero-pad by 4, take a random 32×32 crop and flip; test images unchanged.")
         c[3].number_input("Dropout (before the last fc)", 0.0, 0.95, key="tr_dropout", step=0.1, format="%g",
                           help="Probability of zeroing each input of the last fc layer during training.")
         c[3].checkbox("Batch norm after each conv", key="tr_batchnorm")

@@ -68,3 +68,21 @@ def test_larger_input_shows_the_real_pytorch_error(open_page):
     at = open_page(PAGE)
     assert any("mat1 and mat2 shapes cannot be multiplied" in e.value for e in at.error)
     assert any("1,024 inputs" in i.value and "64×8×8 = 4,096" in i.value for i in at.info)
+
+
+def test_quiz_hides_the_table_and_reveals_with_the_formula(open_page):
+    at = open_page(PAGE)
+    at.toggle(key="analyzer_quiz").set_value(True).run()
+    assert not at.exception
+    assert not [d for d in at.dataframe if "params" in d.value.columns]  # no answers on screen
+    at.selectbox(key="analyzer_quiz_layer").set_value("conv2").run()
+    out = next(t for t in at.text_input if t.label.startswith("Output size"))
+    out.set_value("16x16x64").run()
+    params = next(t for t in at.text_input if t.label.startswith("Parameters"))
+    params.set_value("51200").run()  # forgot the 64 biases
+    for suffix in ("_out_reveal", "_params_reveal"):
+        next(b for b in at.button if b.key and b.key.endswith(suffix)).click().run()
+    assert any("Right: 16×16×64" in s.value for s in at.success)
+    assert any("off by the bias terms" in e.value and "51,264" in e.value for e in at.error)
+    assert any("lfloor" in x.value for x in at.latex)        # the output-size formula, substituted
+    assert any("51{,}200 + 64" in x.value for x in at.latex)  # params = weights + biases

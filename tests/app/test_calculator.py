@@ -166,3 +166,14 @@ def test_inputs_survive_a_visit_to_another_page(at):
     at.switch_page("pages/calculator.py").run()
     assert not at.exception
     assert at.number_input(key="k_h").value == 3 and metrics(at)["Output size H×W×N"] == "32×32×32"
+
+
+def test_quiz_mode_predict_then_reveal(at):
+    at.toggle(key="quiz").set_value(True).run()
+    assert not at.exception
+    assert not [m for m in at.metric if m.label.startswith("Weights")]  # the numbers are hidden
+    box = next(t for t in at.text_input if t.label.startswith("Output size"))
+    box.set_value("32 × 32 × 32").run()
+    next(b for b in at.button if b.label == "Reveal").click().run()
+    assert any("Right: 32×32×32" in s.value for s in at.success)
+    assert any("⌊" in x.value or "lfloor" in x.value for x in at.latex)  # the formula comes with the answer

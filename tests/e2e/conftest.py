@@ -30,11 +30,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url():
+def app_url(tmp_path_factory):
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install -y chromium)")
     port = _free_port()
-    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    # a private run store: the training test's worker and runs never touch the user's data/
+    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+               CNNCALC_DATA=str(tmp_path_factory.mktemp("store")))
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless",
                              "true", "--server.port", str(port), "--server.address", "127.0.0.1"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -50,6 +52,7 @@ def app_url():
         proc.kill()
         pytest.fail("streamlit did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
     yield url
+    subprocess.run(["pkill", "-f", f"cnncalc worker --data-dir {env['CNNCALC_DATA']}"], check=False)
     proc.terminate()
     try:
         proc.wait(timeout=10)
@@ -79,15 +82,21 @@ def page(browser):
 def wait_for_app(pg, timeout: float = 30_000) -> None:
     """Wait until Streamlit has finished running the script (no 'running' indicator, main block present)."""
     pg.wait_for_selector('[data-testid="stMain"]', timeout=timeout)
+    pg.wait_for_timeout(800)  # let the script run start before asking whether it is over
     pg.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
-    pg.wait_for_timeout(500)
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " && !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=timeout)
+    pg.wait_for_timeout(300)
 
 
 def shot(pg, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    pg.screenshot(path=str(path), full_page=True)
+    size = pg.viewport_size
+    pg.set_viewport_size({"width": size["width"], "height": 2600})  # Streamlit scrolls inside its own container
+    pg.wait_for_timeout(600)
+    pg.screenshot(path=str(path))
+    pg.set_viewport_size(size)
     return path
 
 

@@ -1,0 +1,75 @@
+"""Every page in Chromium against a real `streamlit run app.py`: it renders with no exception box, a
+calculator input changes the numbers shown, a shared analyzer link opens the same network, and a tiny
+training run launched from the page shows its curve. Screenshots: test-artifacts/screenshots/."""
+import re
+import time
+
+import pytest
+
+from .conftest import assert_no_exception, shot, wait_for_app
+
+pytestmark = pytest.mark.e2e
+
+PAGES = {"": "cnncalc", "calculator": "Layer calculator", "analyzer": "Network analyzer",
+         "receptive_field": "Receptive", "training": "Training"}
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_page_renders_without_exception(page, app_url, path):
+    page.goto(f"{app_url}/{path}")
+    wait_for_app(page)
+    page.get_by_role("heading", name=re.compile(PAGES[path])).first.wait_for()
+    assert_no_exception(page)
+    shot(page, f"page-{path or 'home'}")
+
+
+def test_sidebar_navigation_reaches_every_page(page, app_url):
+    page.goto(app_url)
+    wait_for_app(page)
+    for label in ("Layer calculator", "Network analyzer", "Receptive fields", "Training"):
+        page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
+        wait_for_app(page)
+        assert_no_exception(page)
+
+
+def test_calculator_input_changes_the_output(page, app_url):
+    page.goto(f"{app_url}/calculator")
+    wait_for_app(page)
+    main = page.get_by_test_id("stMain")
+    assert main.get_by_text("32×32×32").first.is_visible()        # 32×32×3, k=5, p=2, s=1, N=32
+    box = page.get_by_role("spinbutton", name="Padding p")
+    box.fill("0")
+    box.press("Enter")
+    wait_for_app(page)
+    main.get_by_text("28×28×32").first.wait_for()                  # ⌊(32 − 5)/1⌋ + 1 = 28
+    assert_no_exception(page)
+    shot(page, "calculator-padding-0")
+
+
+def test_shared_analyzer_link_opens_the_same_network(page, app_url):
+    page.goto(f"{app_url}/analyzer?spec=conv%208%20k%3D3%20p%3D1%3B%20relu%3B%20fc%2010&input=1x28x28")
+    wait_for_app(page)
+    page.get_by_test_id("stMain").get_by_text("62,810").first.wait_for()  # 80 + 8·28·28·10 + 10 parameters
+    assert_no_exception(page)
+    shot(page, "analyzer-shared-link")
+
+
+def test_tiny_training_run_shows_its_curve(page, app_url):
+    page.goto(f"{app_url}/training")
+    wait_for_app(page)
+    page.get_by_role("combobox", name="Data").click()
+    page.get_by_role("option", name=re.compile("synthetic")).click()
+    for label, value in (("Examples per split (0 = all)", "200"), ("Epochs", "2"), ("Batch size (images)", "32")):
+        box = page.get_by_role("spinbutton", name=label)
+        box.fill(value)
+        box.press("Tab")
+    page.get_by_role("button", name="Queue this run").click()
+    deadline = time.time() + 240
+    main = page.get_by_test_id("stMain")
+    while time.time() < deadline and main.get_by_text(re.compile(r"\bdone\b")).count() == 0:
+        page.wait_for_timeout(2000)
+    assert main.get_by_text(re.compile(r"\bdone\b")).count() > 0, "the run did not finish in 4 minutes"
+    wait_for_app(page)
+    assert page.locator(".vega-embed").count() >= 2    # the loss and the accuracy charts
+    assert_no_exception(page)
+    shot(page, "training-tiny-run")

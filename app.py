@@ -12,6 +12,7 @@ PAGES = {
     ],
     "Experiments": [
         st.Page("pages/training.py", title="Training", icon="📈"),
+        st.Page("pages/dense_maps.py", title="Dense score maps", icon="🗺️"),
     ],
 }
 

@@ -62,12 +62,12 @@ def from_run(store, run) -> Classifier:
     """A finished run of the run store (its spec, normalisation and checkpoint)."""
     from safetensors.torch import load_file
 
-    from .train.data import CIFAR10_CLASSES
+    from .train.data import class_names
     path = store.checkpoint_path(run)
     if path is None or not path.exists():
         raise WeightsUnavailable(f"run {run.id} has no checkpoint (status {run.status})")
     norm = run.normalization or {"mean": [0.0] * run.input_shape[0], "std": [1.0] * run.input_shape[0]}
-    classes = CIFAR10_CLASSES if run.config.data != "synthetic" else tuple(f"class {i}" for i in range(10))
+    classes = class_names(run.config.data)
     return _from_state(f"run {run.id}: {run.name}", run.spec, run.input_shape, load_file(str(path)), norm["mean"],
                        norm["std"], classes)
 

@@ -19,6 +19,9 @@ CARDS = [
     ("pages/training.py", "Training", "📈",
      "Run the lab's CIFAR-10 experiments — standardization, augmentation, momentum and a schedule, "
      "dropout, batch norm — with live loss, top-1 and top-5 curves; compare runs side by side."),
+    ("pages/dense_maps.py", "Dense score maps", "🗺️",
+     "Turn the classifier's fully-connected layers into convolutions and run it on a large image: one pass "
+     "gives a grid of class scores, checked against a sliding window."),
 ]
 cols = st.columns(2)
 for i, (path, title, icon, text) in enumerate(CARDS):

@@ -147,6 +147,18 @@ def image_folder(root: Path, limit: int | None = None, seed: int = 0) -> ImageDa
     return ImageData(name, tuple(classes), *arrays)
 
 
+def class_names(source: str) -> tuple[str, ...]:
+    """The label names of a data source, without loading its images."""
+    if source == "synthetic":
+        return synthetic(1, 1).classes
+    if source == "mnist":
+        return tuple(str(d) for d in range(10))
+    folder = Path(source) / "train"
+    if source != "cifar10" and folder.is_dir():
+        return tuple(sorted(d.name for d in folder.iterdir() if d.is_dir()))
+    return CIFAR10_CLASSES
+
+
 def load(source: str, limit: int | None = None, seed: int = 0) -> ImageData:
     """``cifar10`` | ``mnist`` | ``synthetic`` | a path to an ImageFolder tree; ``limit`` examples per split."""
     if source == "synthetic":

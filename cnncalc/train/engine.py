@@ -199,11 +199,14 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module, steps_per_epoch: in
     return opt, (sched() if sched else None)
 
 
-def _check_finite(value: float, cfg: TrainConfig, epoch: int, step: int) -> None:
-    if not math.isfinite(value):
-        raise Diverged(f"the training loss became {value} at epoch {epoch}, step {step}: the learning rate "
-                       f"{cfg.lr:g} is too high for this network and setup (try {cfg.lr / 10:g}, or add batch "
-                       "norm / a schedule)")
+def _check_finite(value: float, cfg: TrainConfig, epoch: int, step: int, classes: int = 10) -> None:
+    """Diverged: the loss is NaN/inf, or beyond 100·ln K — a cross-entropy that large means the logits have
+    blown up (with bf16 autocast an exploded net may stay finite, its ReLUs dead, instead of reaching NaN)."""
+    limit = 100 * math.log(max(classes, 2))
+    if not math.isfinite(value) or value > limit:
+        raise Diverged(f"the training loss became {value:.3g} at epoch {epoch}, step {step} (chance level is "
+                       f"ln {classes} ≈ {math.log(max(classes, 2)):.2f}): the learning rate {cfg.lr:g} is too "
+                       f"high for this network and setup (try {cfg.lr / 10:g}, or add batch norm / a schedule)")
 
 
 def evaluate(model, batches, batch_size: int = 1000, bf16: bool = False) -> tuple[float, float, float]:
@@ -318,14 +321,14 @@ def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
             top5[step] = top_k_correct(logits.detach(), yb, 5) / len(yb)
             if (step + 1) % every == 0:
                 running = losses[:step + 1].mean().item()  # the one host sync every `every` steps
-                _check_finite(running, cfg, epoch, step + 1)
+                _check_finite(running, cfg, epoch, step + 1, len(data.classes))
                 if on_progress:
                     on_progress(epoch, step + 1, steps, running)
                 if should_stop and should_stop():
                     raise Cancelled(f"stopped at epoch {epoch}, step {step + 1}")
         batch_losses = losses.tolist()
         train_loss = float(np.mean(batch_losses))
-        _check_finite(train_loss, cfg, epoch, steps)
+        _check_finite(train_loss, cfg, epoch, steps, len(data.classes))
         test_loss, test1, test5 = evaluate(model, test_b, bf16=bf16)
         if sched is not None and cfg.schedule != "onecycle":
             sched.step()
@@ -334,7 +337,7 @@ def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
         records.append(record)
         if on_epoch:
             on_epoch(record)
-        _check_finite(test_loss, cfg, epoch, steps)  # after recording: the diverged epoch stays visible
+        _check_finite(test_loss, cfg, epoch, steps, len(data.classes))  # after recording: the diverged epoch stays visible
         if should_stop and should_stop():
             raise Cancelled(f"stopped after epoch {epoch}")
     return TrainResult(model, records, spec, input_shape, mean, std, str(device), data.classes, notes)

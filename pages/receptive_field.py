@@ -14,8 +14,33 @@ st.markdown("#### Which input pixels can one unit see — and which does it real
 
 
 @st.cache_data(show_spinner="Backpropagating from the unit to the input…", max_entries=64)
-def measured(spec, shape, layer, unit, image, samples, channel):
-    return gradient_field(spec, shape, layer, unit, image=image, samples=samples, channel=channel)
+def measured(spec, shape, layer, unit, image, samples, channel, trained=None):
+    state = checkpoint(trained).model.state_dict() if trained else None
+    return gradient_field(spec, shape, layer, unit, image=image, samples=samples, channel=channel, state_dict=state)
+
+
+def trained_nets() -> dict[str, str]:
+    """Trained checkpoints to compare with random weights: {label: key} (the shipped one, finished runs)."""
+    from cnncalc.models import SHIPPED
+    from cnncalc.train.store import RunStore, default_root
+    nets = {"trained: lab net shipped with cnncalc (CIFAR-10)": "shipped"} if SHIPPED.exists() else {}
+    try:
+        for run in RunStore(default_root()).list(status="done"):
+            if run.checkpoint and run.input_shape and len(run.input_shape) == 3:
+                nets[f"trained: run #{run.id} — {run.name}"] = f"run:{run.id}"
+    except Exception:  # an unreadable store only hides the runs
+        pass
+    return nets
+
+
+@st.cache_resource(max_entries=8)
+def checkpoint(key: str):
+    from cnncalc import models
+    if key == "shipped":
+        return models.shipped()
+    from cnncalc.train.store import RunStore, default_root
+    store = RunStore(default_root())
+    return models.from_run(store, store.get(int(key.split(":")[1])))
 
 
 def unit_slider(col, label, n, key):
@@ -31,11 +56,23 @@ def per_axis(col, what, values, sep, help):
 
 
 linked = st.query_params.get("spec")  # links from the analyzer page open the same net
-keys = list(PRESETS) + [CUSTOM]
+TRAINED = trained_nets()
+keys = list(PRESETS) + list(TRAINED) + [CUSTOM]
 net_col, spec_col = st.columns([1, 2])
 choice = net_col.selectbox("Network", keys, index=len(keys) - 1 if linked else 0, key="net",
-                           format_func=lambda k: PRESETS[k].title if k in PRESETS else k)
-if choice == CUSTOM:
+                           format_func=lambda k: PRESETS[k].title if k in PRESETS else k,
+                           help="A trained checkpoint lets you compare the effective field before (random "
+                                "weights) and after training, on the same network.")
+trained = None
+if choice in TRAINED:
+    clf = checkpoint(TRAINED[choice])
+    spec_text, shape_text = clf.spec, "x".join(map(str, clf.input_shape))
+    spec_col.caption(f"`{spec_text}`  \n{clf.name}")
+    if spec_col.radio("Weights", ["trained", "random (before training)"], key="weights", horizontal=True,
+                      help="The same network with PyTorch's default random init, to see what training "
+                           "changed.") == "trained":
+        trained = TRAINED[choice]
+elif choice == CUSTOM:
     spec_text = spec_col.text_area("Spec (one layer per ';')", linked or PRESETS["lab"].spec, key="spec")
     shape_text = net_col.text_input("Input C×H×W", st.query_params.get("input", "3x32x32"), key="input")
 else:
@@ -117,7 +154,8 @@ with st.expander("How these numbers are computed (one step per layer, per axis)"
 
 samples = 1 if analysis.macs > 2e9 else 4
 try:
-    result = measured(spec_text, shape, name, (i, j), image if use == "this image" else None, samples, None)
+    result = measured(spec_text, shape, name, (i, j), image if use == "this image" else None, samples, None,
+                      trained)
 except Exception as err:  # a net PyTorch refuses: say so, keep the theoretical side
     result = None
     st.error(f"Could not measure the gradient: {err}")
@@ -137,12 +175,17 @@ with right:
     if result is not None:
         st.image(draw_heat(result.values, report, i, j, central=result.central, lay=lay), width="stretch")
         on = "random noise" if result.input_kind == "noise" else f"the {label} image"
-        inits = "1 random initialisation" if result.samples == 1 else f"{result.samples} random initialisations"
+        inits = ("the trained weights" + (f", {result.samples} noise draws" if result.samples > 1 else "")
+                 if trained else "1 random initialisation" if result.samples == 1 else
+                 f"{result.samples} random initialisations")
         st.markdown(f"Brightness ∝ √|∂y/∂x|: y = the unit ({report.out_shape[0]} channels summed), x = each "
                     f"input pixel (colours summed); mean of {inits} on {on}. **White:** theoretical field · "
                     "**cyan dashed:** central box (half the field per axis).")
 if result is not None:
-    st.success(interpretation(result) + " Weights: random (PyTorch's default init) for now; trained ones once a "
-               "trained checkpoint exists (Luo et al. 2016 saw the effective field grow during training).")
+    st.success(interpretation(result) + (
+        " Weights: trained — switch to random to see the field before training (Luo et al. 2016 saw the "
+        "effective field grow during training)." if trained else
+        " Weights: random (PyTorch's default init)" + ("; pick a trained network above to compare with training."
+                                                       if TRAINED else "; no trained checkpoint here yet.")))
     for note in result.notes:
         st.caption(f"Note: {note}.")

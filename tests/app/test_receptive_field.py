@@ -141,3 +141,24 @@ def test_noise_input():
     assert not at.exception
     assert any("random noise" in md.value for md in at.markdown)
     assert np.isfinite(float(at.success[0].value.split("%")[0]))
+
+
+def test_trained_run_before_and_after_training(tmp_path, monkeypatch):
+    """A finished run appears as a network; its trained and random weights both give a measured field."""
+    from cnncalc.train.config import TrainConfig
+    from cnncalc.train.store import RunStore
+    from cnncalc.train.worker import serve
+
+    monkeypatch.setenv("CNNCALC_DATA", str(tmp_path))
+    store = RunStore(tmp_path)
+    run_id = store.enqueue(TrainConfig(data="synthetic", limit=200, epochs=1, optimizer="adam", lr=1e-3,
+                                       device="cpu"))
+    serve(tmp_path, "cpu", idle_exit=0)
+    at = _open()
+    choice = next(o for o in at.selectbox(key="net").options if o.startswith(f"trained: run #{run_id}"))
+    at.selectbox(key="net").set_value(choice).run()
+    assert not at.exception
+    assert any("Weights: trained" in s.value for s in at.success)
+    assert _metrics(at)["RF size"] == "36"  # the lab net's pool3 (the default layer is the last spatial one)
+    at.radio(key="weights").set_value("random (before training)").run()
+    assert not at.exception and any("Weights: random" in s.value for s in at.success)

@@ -14,6 +14,9 @@ PAGES = {
         st.Page("pages/training.py", title="Training", icon="📈"),
         st.Page("pages/dense_maps.py", title="Dense score maps", icon="🗺️"),
     ],
+    "Classroom": [
+        st.Page("pages/companion.py", title="Lab companion", icon="📝"),
+    ],
 }
 
 st.navigation(PAGES).run()

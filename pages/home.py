@@ -22,6 +22,8 @@ CARDS = [
     ("pages/dense_maps.py", "Dense score maps", "🗺️",
      "Turn the classifier's fully-connected layers into convolutions and run it on a large image: one pass "
      "gives a grid of class scores, checked against a sliding window."),
+    ("pages/companion.py", "Lab companion", "📝",
+     "The lab's 34 questions, each answered by the core or a run — with a link to the page that goes deeper."),
 ]
 cols = st.columns(2)
 for i, (path, title, icon, text) in enumerate(CARDS):

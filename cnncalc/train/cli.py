@@ -36,9 +36,21 @@ def add_parsers(sub) -> None:
     t.add_argument("--pipeline", default=d.pipeline, choices=["fast", "lab"])
     t.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers (lab pipeline)")
     t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--compile", action="store_true", help="torch.compile the model (GPU, long runs)")
     t.add_argument("--data-dir", help="run store folder (default: $CNNCALC_DATA or ./data)")
     t.add_argument("--json", action="store_true", help="one JSON line per epoch")
     t.set_defaults(run=_train)
+    lad = sub.add_parser("ladder", help="run the lab's five steps one after the other and summarise them",
+                         description="Each step of the lab's ladder (config.LADDER) as a run in the store, then "
+                                     "a table: final and best test top-1, and the test-loss minimum.")
+    lad.add_argument("--data", default=d.data)
+    lad.add_argument("--device", default=d.device)
+    lad.add_argument("--limit", type=int, help="examples per split (default: all)")
+    lad.add_argument("--epochs", type=int, help="override every step's epochs (default: the ladder's 30–100)")
+    lad.add_argument("--steps", default="1,2,3,4,5", help="which steps, e.g. 1,3")
+    lad.add_argument("--data-dir")
+    lad.add_argument("--json", action="store_true")
+    lad.set_defaults(run=_ladder)
     w = sub.add_parser("worker", help="execute queued runs (started by the app)")
     w.add_argument("--data-dir")
     w.add_argument("--device", default="auto")
@@ -62,7 +74,7 @@ def _train(args: argparse.Namespace) -> int:
                           optimizer=args.optimizer, momentum=args.momentum, nesterov=args.nesterov,
                           weight_decay=args.weight_decay, schedule=args.schedule, gamma=args.gamma,
                           dropout=args.dropout, batchnorm=args.batchnorm, pipeline=args.pipeline,
-                          workers=args.workers, seed=args.seed)
+                          workers=args.workers, seed=args.seed, compile=args.compile)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -106,3 +118,36 @@ def _worker(args: argparse.Namespace) -> int:
     from .worker import serve
     serve(_root(args), args.device, args.idle_exit)
     return 0
+
+
+def _ladder(args: argparse.Namespace) -> int:
+    from .config import LADDER
+    from .engine import pick_device
+    from .store import RunStore
+    from .worker import execute
+
+    store = RunStore(_root(args))
+    wanted = {int(x) for x in args.steps.split(",") if x.strip()}
+    rows = []
+    for name, changes in LADDER.items():
+        if int(name.split()[0]) not in wanted:
+            continue
+        cfg = TrainConfig(data=args.data, device=args.device, limit=args.limit, **changes)
+        if args.epochs:
+            cfg = cfg.replace(epochs=args.epochs)
+        run_id = store.enqueue(cfg, name=f"ladder {name}", owner="cli")
+        status = execute(store, store.claim(os.getpid(), str(pick_device(cfg.device)), run_id=run_id))
+        epochs = store.epochs(run_id)
+        best = max(epochs, key=lambda e: e["test_top1"]) if epochs else None
+        low = min(epochs, key=lambda e: e["test_loss"]) if epochs else None
+        row = {"step": name, "run": run_id, "status": status, "epochs": len(epochs),
+               "final_top1": epochs[-1]["test_top1"] if epochs else None,
+               "best_top1": best and best["test_top1"], "best_epoch": best and best["epoch"],
+               "min_test_loss": low and low["test_loss"], "min_loss_epoch": low and low["epoch"],
+               "s_per_epoch": sum(e["seconds"] for e in epochs) / len(epochs) if epochs else None}
+        rows.append(row)
+        print(json.dumps(row) if args.json else
+              f"{name:40} {status:9} final {row['final_top1'] or 0:.1%}  best {row['best_top1'] or 0:.1%} "
+              f"(epoch {row['best_epoch']})  min test loss {row['min_test_loss'] or 0:.3f} "
+              f"(epoch {row['min_loss_epoch']})  {row['s_per_epoch'] or 0:.2f} s/epoch", flush=True)
+    return 0 if all(r["status"] == "done" for r in rows) else 1

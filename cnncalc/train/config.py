@@ -42,6 +42,7 @@ class TrainConfig:
     device: str = "auto"            # auto | cpu | cuda | cuda:N | mps
     precision: str = "auto"         # auto: bf16 autocast in the fast pipeline on CUDA and on CPUs with bf16
                                     # units (AVX512-BF16/AMX), else fp32 | fp32 | bf16
+    compile: bool = False           # torch.compile the model (pays on a GPU for long runs; slower on this CPU)
     seed: int = 0
     workers: int = 2                # DataLoader workers of the lab pipeline
 

@@ -212,7 +212,7 @@ def _check_finite(value: float, cfg: TrainConfig, epoch: int, step: int, classes
 def evaluate(model, batches, batch_size: int = 1000, bf16: bool = False) -> tuple[float, float, float]:
     """Loss, top-1, top-5 over the whole test set (sums over examples, divided by their number)."""
     model.eval()
-    device = next(model.parameters()).device
+    device = next(model.parameters()).device  # (a compiled module forwards parameters() to the original)
     loss = torch.zeros((), device=device)
     c1 = torch.zeros((), device=device, dtype=torch.long)
     c5 = torch.zeros((), device=device, dtype=torch.long)
@@ -278,6 +278,7 @@ def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
     model = build_model(spec, input_shape).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
+    net = torch.compile(model) if cfg.compile else model  # `model` keeps plain state_dict keys for checkpoints
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     if cfg.pipeline == "fast":
         zca = None
@@ -309,7 +310,7 @@ def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
         top5 = torch.zeros(steps, device=device)
         for step, (xb, yb) in enumerate(train_b.epoch(cfg.batch_size, train=True)):
             with _autocast(device, bf16):
-                logits = model(xb).float()
+                logits = net(xb).float()
             loss = F.cross_entropy(logits, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -329,7 +330,7 @@ def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
         batch_losses = losses.tolist()
         train_loss = float(np.mean(batch_losses))
         _check_finite(train_loss, cfg, epoch, steps, len(data.classes))
-        test_loss, test1, test5 = evaluate(model, test_b, bf16=bf16)
+        test_loss, test1, test5 = evaluate(net, test_b, bf16=bf16)
         if sched is not None and cfg.schedule != "onecycle":
             sched.step()
         record = EpochRecord(epoch, train_loss, top1.mean().item(), top5.mean().item(), test_loss, test1, test5, lr,

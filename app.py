@@ -15,6 +15,7 @@ PAGES = {
         st.Page("pages/dense_maps.py", title="Dense score maps", icon="🗺️"),
     ],
     "Classroom": [
+        st.Page("pages/demos.py", title="Why convolutions", icon="🧠"),
         st.Page("pages/companion.py", title="Lab companion", icon="📝"),
     ],
 }

@@ -22,6 +22,9 @@ CARDS = [
     ("pages/dense_maps.py", "Dense score maps", "🗺️",
      "Turn the classifier's fully-connected layers into convolutions and run it on a large image: one pass "
      "gives a grid of class scores, checked against a sliding window."),
+    ("pages/demos.py", "Why convolutions", "🧠",
+     "Classroom demos: translation equivariance, pooling invariance, shuffled pixels (MLP vs CNN), and the "
+     "parameter blow-up of fully-connected layers on images."),
     ("pages/companion.py", "Lab companion", "📝",
      "The lab's 34 questions, each answered by the core or a run — with a link to the page that goes deeper."),
 ]

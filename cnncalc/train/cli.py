@@ -79,9 +79,9 @@ def _train(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     store = RunStore(_root(args))
-    run_id = store.enqueue(cfg, owner="cli")
     from .engine import pick_device
-    run = store.claim(os.getpid(), str(pick_device(cfg.device)), run_id=run_id)
+    run_id = store.start_external(cfg, "", "cli", os.getpid(), str(pick_device(cfg.device)))
+    run = store.get(run_id)
     printed = 0
 
     def show():  # print epochs as they land in the store
@@ -135,8 +135,8 @@ def _ladder(args: argparse.Namespace) -> int:
         cfg = TrainConfig(data=args.data, device=args.device, limit=args.limit, **changes)
         if args.epochs:
             cfg = cfg.replace(epochs=args.epochs)
-        run_id = store.enqueue(cfg, name=f"ladder {name}", owner="cli")
-        status = execute(store, store.claim(os.getpid(), str(pick_device(cfg.device)), run_id=run_id))
+        run_id = store.start_external(cfg, f"ladder {name}", "cli", os.getpid(), str(pick_device(cfg.device)))
+        status = execute(store, store.get(run_id))
         epochs = store.epochs(run_id)
         best = max(epochs, key=lambda e: e["test_top1"]) if epochs else None
         low = min(epochs, key=lambda e: e["test_loss"]) if epochs else None

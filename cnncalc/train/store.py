@@ -106,6 +106,16 @@ class RunStore:
                              (name or describe(cfg), owner, now, now, cfg.to_json(), "queued"))
             return int(cur.lastrowid)
 
+    def start_external(self, cfg: TrainConfig, name: str, owner: str, pid: int, device: str) -> int:
+        """Record a run that this process trains itself (a demo, the CLI): inserted as 'running', so no
+        worker can take it."""
+        now = time.time()
+        with self._connect() as db:
+            cur = db.execute("INSERT INTO runs (name, owner, created, updated, config, status, worker_pid, heartbeat, "
+                             "device) VALUES (?,?,?,?,?,?,?,?,?)",
+                             (name or describe(cfg), owner, now, now, cfg.to_json(), "running", pid, now, device))
+            return int(cur.lastrowid)
+
     def claim(self, pid: int, device: str, run_id: int | None = None) -> Run | None:
         """Atomically take a queued run (``run_id``, or the next: owners with fewer runs started go first, so
         a classroom sharing one GPU queues fairly, then the oldest)."""

@@ -1,0 +1,91 @@
+"""The 'Why convolutions' page under AppTest, on a temporary run store. Nothing is trained here: the
+shuffled-pixels runs sit behind a button, and the one test that presses it swaps the training for a fake."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnncalc import demos
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "demos.py")
+
+
+@pytest.fixture
+def page(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNCALC_DATA", str(tmp_path / "store"))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the page trained without the button being pressed")
+    monkeypatch.setattr(demos, "shuffled_pixels_runs", no_training)
+    return AppTest.from_file(PAGE, default_timeout=120)
+
+
+def _metrics(at) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_renders_every_demo_without_training(page):
+    at = page.run()
+    assert not at.exception
+    m = _metrics(at)
+    conv, fc = [float(x.value) for x in at.metric if x.label == "distance from a shifted copy"]
+    assert conv < 1e-5 and fc > 0.5  # the conv output is a shifted copy of itself, the FC's is not
+    assert float(m["max |Δ| inside the red box"]) < 1e-5
+    assert any("conv output moves by exactly (4, 6) px" in s.value for s in at.success)
+    assert m["Fully connected"] == "1,000,000,000,000"
+    assert m["Locally connected"] == "100,000,000" and m["Convolution"] == "100"
+    assert any("Press **Train the four networks**" in i.value for i in at.info)
+    assert at.button(key="dm_sh_go").value is False
+
+
+def test_equivariance_follows_the_sliders(page):
+    at = page.run()
+    at.slider(key="dm_eq_dy").set_value(-3)
+    at.slider(key="dm_eq_dx").set_value(0)
+    at.radio(key="dm_eq_pad").set_value("circular")
+    at.run()
+    assert not at.exception
+    assert any("moves by exactly (-3, 0) px" in s.value for s in at.success)
+    assert any("the whole map is interior" in c.value for c in at.caption)
+
+
+def test_pooling_table_and_blow_up_inputs(page):
+    at = page.run()
+    frame = at.dataframe[0].value
+    assert list(frame.columns) == ["0 px", "1 px", "2 px", "3 px"]
+    assert (frame["0 px"] == 100.0).all() and (frame["1 px"] < 100).all()
+    at.number_input(key="dm_bu_h").set_value(224)
+    at.number_input(key="dm_bu_w").set_value(224)
+    at.number_input(key="dm_bu_c").set_value(3)
+    at.run()
+    m = _metrics(at)
+    assert m["Fully connected"] == "22,658,678,784" and m["Convolution"] == "900"
+    assert m["Locally connected"] == "45,158,400"
+
+
+def _fake(source, limit, test_limit, epochs, seed=0, store=None, owner="", device="auto", on_progress=None):
+    """Hand-made results: MLP 40 % / 39 %, CNN 55 % / 30 % on 500 test images."""
+    finals = {("MLP", "original"): 0.40, ("MLP", "shuffled"): 0.39, ("CNN", "original"): 0.55,
+              ("CNN", "shuffled"): 0.30}
+    runs = []
+    for i, ((model, pixels), top1) in enumerate(finals.items()):
+        on_progress and on_progress((i + 1) / 4, f"{model}, {pixels}")
+        epochs_ = [dict(epoch=e, train_loss=2.0 / e, train_top1=top1 * e / epochs, train_top5=0.8, test_loss=2.1 / e,
+                        test_top1=top1 * e / epochs, test_top5=0.8, lr=1e-3, seconds=1.0, batch_losses=())
+                   for e in range(1, epochs + 1)]
+        runs.append(demos.ShuffledRun(model, pixels, i + 1, epochs_))
+    return demos.ShuffledResult(source, "synthetic", limit, 500, runs)
+
+
+def test_button_shows_curves_and_conclusion(page, monkeypatch):
+    at = page.run()
+    monkeypatch.setattr(demos, "shuffled_pixels_runs", _fake)
+    at.selectbox(key="dm_sh_source").set_value("synthetic rings (offline)")
+    at.button(key="dm_sh_go").click().run()
+    assert not at.exception and not at.error
+    m = _metrics(at)
+    assert m["MLP, shuffled pixels"] == "39.0%" and m["CNN, shuffled pixels"] == "30.0%"
+    text = " ".join(s.value for s in at.success)
+    assert "same within noise" in text and "from 55.0% to 30.0%" in text
+    at.run()  # a later rerun keeps the result without training again
+    assert "CNN, original pixels" in _metrics(at)

@@ -72,3 +72,26 @@ def test_shipped_checkpoint_converts_exactly_and_says_where_it_comes_from():
     fcn, steps = convolutionalize(clf.model, clf.input_shape)
     assert max_difference(clf.model, fcn, clf.input_shape) < 1e-5
     assert steps[0].weight_after[1:] == (64, 4, 4)  # fc4 reads pool3's 64×4×4 map (lab and lab28)
+
+
+def test_shipped_checkpoint_accuracy_on_the_cifar10_test_set():
+    """Re-measured here, not read from its JSON: ≥ 75 % top-1 on all 10,000 test images (JPEG copy)."""
+    import numpy as np
+    import torch
+
+    from cnncalc.models import SHIPPED, SHIPPED_META, shipped
+    from cnncalc.train import data as datasets
+    from conftest import SHARED
+    folder = SHARED / "data" / "cifar10-jpeg"
+    if not SHIPPED.exists() or not folder.is_dir():
+        pytest.skip("needs the shipped checkpoint and ../shared/data/cifar10-jpeg")
+    clf = shipped()
+    d = datasets.load(str(folder))
+    x = (torch.from_numpy(d.test_x).float() / 255 - torch.tensor(clf.mean).view(1, -1, 1, 1)) / \
+        torch.tensor(clf.std).view(1, -1, 1, 1)
+    with torch.no_grad():
+        pred = torch.cat([clf.model(x[i:i + 1000]).argmax(1) for i in range(0, len(x), 1000)]).numpy()
+    top1 = float((pred == d.test_y).mean())
+    assert top1 >= 0.75
+    assert abs(top1 - json.loads(SHIPPED_META.read_text())["test_top1"]) < 0.01  # the JSON tells the truth
+    assert SHIPPED.stat().st_size <= 5_000_000 and np.isfinite(top1)

@@ -30,12 +30,12 @@ PARTS = {1: "Part 1 — the arithmetic of a convolutional network",
          2: "Part 2 — training the lab's network on CIFAR-10",
          3: "Part 3 — improving the results"}
 
-PAGES = {"calculator": ("pages/calculator.py", "Layer calculator", "🧮"),
-         "analyzer": ("pages/analyzer.py", "Network analyzer", "📋"),
-         "receptive_field": ("pages/receptive_field.py", "Receptive fields", "🎯"),
-         "training": ("pages/training.py", "Training", "📈"),
-         "dense_maps": ("pages/dense_maps.py", "Dense score maps", "🗺️"),
-         "demos": ("pages/demos.py", "Why convolutions (demos)", "🧪")}
+PAGES = {"calculator": ("app_pages/calculator.py", "Layer calculator", "🧮"),
+         "analyzer": ("app_pages/analyzer.py", "Network analyzer", "📋"),
+         "receptive_field": ("app_pages/receptive_field.py", "Receptive fields", "🎯"),
+         "training": ("app_pages/training.py", "Training", "📈"),
+         "dense_maps": ("app_pages/dense_maps.py", "Dense score maps", "🗺️"),
+         "demos": ("app_pages/demos.py", "Why convolutions (demos)", "🧪")}
 
 
 @dataclass(frozen=True)
@@ -771,7 +771,7 @@ def batchnorm_cost() -> BatchNormCost:
 DROPOUT_SWEEP = (0.0, 0.25, 0.5, 0.75)  # what to launch for question 32 (on the ladder's last step)
 
 
-# The Training page's form (pages/training.py keeps each field in st.session_state["tr_<field>"]): the values
+# The Training page's form (app_pages/training.py keeps each field in st.session_state["tr_<field>"]): the values
 # that fill it with one experiment, everything else at the default — the same as its ladder buttons.
 TRAINING_FORM_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "nesterov", "weight_decay",
                         "schedule", "gamma", "standardize", "augment", "dropout", "batchnorm")

@@ -1,5 +1,5 @@
 """The network analyzer page under AppTest: numbers shown are the lab's hand-worked ones."""
-PAGE = "pages/analyzer.py"
+PAGE = "app_pages/analyzer.py"
 
 
 def _table(at):

@@ -13,7 +13,7 @@ APP = str(Path(__file__).resolve().parents[2] / "app.py")
 def at():
     app = AppTest.from_file(APP, default_timeout=30)
     app.run()
-    app.switch_page("pages/calculator.py").run()
+    app.switch_page("app_pages/calculator.py").run()
     assert not app.exception
     return app
 
@@ -162,8 +162,8 @@ def test_never_a_traceback(at, inputs):
 
 def test_inputs_survive_a_visit_to_another_page(at):
     set_inputs(at, k_h=3, p_h=1)
-    at.switch_page("pages/home.py").run()
-    at.switch_page("pages/calculator.py").run()
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page("app_pages/calculator.py").run()
     assert not at.exception
     assert at.number_input(key="k_h").value == 3 and metrics(at)["Output size H×W×N"] == "32×32×32"
 

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnncalc import demos
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "demos.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "demos.py")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "dense_maps.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "dense_maps.py")
 
 
 @pytest.fixture
@@ -18,10 +18,12 @@ def page(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNCALC_DATA", str(tmp_path / "store"))  # an empty run store
     monkeypatch.setenv("CNNCALC_CIFAR10_DIR", str(tmp_path / "no-cifar"))  # no local CIFAR-10 copy
 
-    def _open(sample="cat (chelsea)", longest=96) -> AppTest:
+    def _open(sample="cat (chelsea)", longest=96, model=None) -> AppTest:
         at = AppTest.from_file(PAGE, default_timeout=90)
         at.session_state["dm_image"] = sample
         at.session_state["dm_longest_32"] = longest
+        if model:
+            at.session_state["dm_model"] = model
         return at.run()
     return _open
 
@@ -31,12 +33,18 @@ def _text(at) -> str:
                      for e in getattr(at, kind))
 
 
-def test_random_weights_lab_net_on_a_sample(page):
-    at = page("cat (chelsea)", 96)
+def test_shipped_checkpoint_is_the_default():
+    from cnncalc.models import SHIPPED
+    at = AppTest.from_file(PAGE, default_timeout=90).run()
     assert not at.exception, at.exception
-    assert at.selectbox(key="dm_model").value == "random"  # no shipped checkpoint, no finished run
+    assert at.selectbox(key="dm_model").value == ("shipped" if SHIPPED.exists() else "random")
+
+
+def test_random_weights_lab_net_on_a_sample(page):
+    at = page("cat (chelsea)", 96, model="random")
+    assert not at.exception, at.exception
+    assert at.selectbox(key="dm_model").value == "random"
     text = _text(at)
-    assert "shipped lab net is missing" in text
     assert "PyTorch, at `fc4`" in text and "mat1 and mat2 shapes cannot be multiplied" in text
     table = at.dataframe[0].value
     assert list(table["weights after"]) == ["(1000, 64, 4, 4)", "(10, 1000, 1, 1)"]

@@ -9,7 +9,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGE = "pages/receptive_field.py"
+PAGE = "app_pages/receptive_field.py"
 
 
 def _open(query: dict | None = None) -> AppTest:

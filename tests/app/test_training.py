@@ -11,7 +11,7 @@ from cnncalc.train.config import TrainConfig
 from cnncalc.train.engine import EpochRecord
 from cnncalc.train.store import RunStore
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "training.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "training.py")
 
 
 def _record(epoch, train_loss, train_top1, test_loss, test_top1):

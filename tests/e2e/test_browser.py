@@ -11,7 +11,8 @@ from .conftest import assert_no_exception, shot, wait_for_app
 pytestmark = pytest.mark.e2e
 
 PAGES = {"": "cnncalc", "calculator": "Layer calculator", "analyzer": "Network analyzer",
-         "receptive_field": "Receptive", "training": "Training"}
+         "receptive_field": "Receptive", "training": "Training", "dense_maps": "Dense score maps",
+         "demos": "Why convolutions", "companion": "Lab companion"}
 
 
 @pytest.mark.parametrize("path", list(PAGES))
@@ -26,7 +27,8 @@ def test_page_renders_without_exception(page, app_url, path):
 def test_sidebar_navigation_reaches_every_page(page, app_url):
     page.goto(app_url)
     wait_for_app(page)
-    for label in ("Layer calculator", "Network analyzer", "Receptive fields", "Training"):
+    for label in ("Layer calculator", "Network analyzer", "Receptive fields", "Training", "Dense score maps",
+                  "Why convolutions", "Lab companion"):
         page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
         wait_for_app(page)
         assert_no_exception(page)

@@ -7,25 +7,25 @@ st.markdown(
     "one click away and checked against PyTorch.")
 
 CARDS = [
-    ("pages/calculator.py", "Layer calculator", "🧮",
+    ("app_pages/calculator.py", "Layer calculator", "🧮",
      "One layer: type kernel, stride, padding and read the output size, weights, FC-equivalent and MACs, "
      "with the formula substituted. Watch the kernel slide over the padded input."),
-    ("pages/analyzer.py", "Network analyzer", "📋",
+    ("app_pages/analyzer.py", "Network analyzer", "📋",
      "A whole network (the CIFAR-10 lab net, LeNet, AlexNet, VGG…): per-layer table, where the parameters "
      "are, how the receptive field grows, PyTorch code, a shareable link and a cross-check with PyTorch."),
-    ("pages/receptive_field.py", "Receptive fields", "🎯",
+    ("app_pages/receptive_field.py", "Receptive fields", "🎯",
      "Pick a layer and a unit and see which input pixels it can see, beside the field measured by "
      "gradients — the effective field is smaller and centre-weighted."),
-    ("pages/training.py", "Training", "📈",
+    ("app_pages/training.py", "Training", "📈",
      "Run the lab's CIFAR-10 experiments — standardization, augmentation, momentum and a schedule, "
      "dropout, batch norm — with live loss, top-1 and top-5 curves; compare runs side by side."),
-    ("pages/dense_maps.py", "Dense score maps", "🗺️",
+    ("app_pages/dense_maps.py", "Dense score maps", "🗺️",
      "Turn the classifier's fully-connected layers into convolutions and run it on a large image: one pass "
      "gives a grid of class scores, checked against a sliding window."),
-    ("pages/demos.py", "Why convolutions", "🧠",
+    ("app_pages/demos.py", "Why convolutions", "🧠",
      "Classroom demos: translation equivariance, pooling invariance, shuffled pixels (MLP vs CNN), and the "
      "parameter blow-up of fully-connected layers on images."),
-    ("pages/companion.py", "Lab companion", "📝",
+    ("app_pages/companion.py", "Lab companion", "📝",
      "The lab's 34 questions, each answered by the core or a run — with a link to the page that goes deeper."),
 ]
 cols = st.columns(2)

@@ -4,7 +4,7 @@ Two input pipelines share one loop:
 
 * ``fast`` — the whole dataset on the device as uint8; crop, flip and normalisation done there on whole
   batches; no DataLoader, no per-step host sync (metrics accumulate on the device and are read every
-  ``progress_every`` steps); bf16 autocast on CUDA and on CPUs with bf16 units, channels_last on CUDA (airbench).
+  ``progress_every`` steps); bf16 autocast and channels_last on CUDA and on CPUs with bf16 units (airbench).
 * ``lab`` — the lab's own pipeline: torchvision transforms on PIL images through a DataLoader.
 
 Train metrics are averaged over the epoch's batches (as the lab computes them); test metrics over the
@@ -97,14 +97,14 @@ class Batches:
     """The fast pipeline: uint8 tensors on the device; augmentation and normalisation per batch there."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, device, mean, std, augment: str, zca: torch.Tensor | None,
-                 gen: torch.Generator):
+                 gen: torch.Generator, channels_last: bool = False):
         self.device, self.augment, self.gen = device, augment, gen
         self.x = torch.from_numpy(x).to(device)
         self.y = torch.from_numpy(y).to(device)
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
         self.zca = zca
-        self.channels_last = device.type == "cuda"
+        self.channels_last = channels_last
 
     def prepare(self, xb: torch.Tensor, train: bool) -> torch.Tensor:
         xf = (xb.float() / 255 - self.mean) / self.std
@@ -276,7 +276,11 @@ def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
     if on_start:
         on_start(spec, input_shape, mean, std)
     model = build_model(spec, input_shape).to(device)
-    if device.type == "cuda":
+    bf16 = use_bf16(cfg, device)
+    # channels_last: on CUDA, and with bf16 on the CPU (oneDNN's bf16 kernels: 2× per step on the 2-core Xeon of
+    # docs/BENCHMARKS.md; in fp32 on the CPU it is slower, so not then)
+    channels_last = cfg.pipeline == "fast" and (device.type == "cuda" or bf16)
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     net = torch.compile(model) if cfg.compile else model  # `model` keeps plain state_dict keys for checkpoints
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
@@ -286,8 +290,8 @@ def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
             xf = (torch.from_numpy(data.train_x).float() / 255 - torch.tensor(mean).view(1, -1, 1, 1)) / \
                 torch.tensor(std).view(1, -1, 1, 1)
             zca = fit_zca(xf).to(device)
-        train_b = Batches(data.train_x, data.train_y, device, mean, std, augment, zca, gen)
-        test_b = Batches(data.test_x, data.test_y, device, mean, std, augment, zca, gen)
+        train_b = Batches(data.train_x, data.train_y, device, mean, std, augment, zca, gen, channels_last)
+        test_b = Batches(data.test_x, data.test_y, device, mean, std, augment, zca, gen, channels_last)
     else:
         if cfg.zca:
             raise ValueError("ZCA whitening is offered in the fast pipeline only")
@@ -295,9 +299,8 @@ def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
         train_b = LabLoader(data.train_x, data.train_y, device, mean, std, augment, cfg.workers, cfg.seed, standardize)
         test_b = LabLoader(data.test_x, data.test_y, device, mean, std, augment, cfg.workers, cfg.seed, standardize)
     steps = train_b.steps(cfg.batch_size)
-    bf16 = use_bf16(cfg, device)
     if bf16:
-        notes.append("bf16 autocast (fast pipeline)")
+        notes.append("bf16 autocast" + (", channels_last" if channels_last else "") + " (fast pipeline)")
     opt, sched = make_optimizer(cfg, model, steps)
     every = progress_every or (100 if device.type == "cuda" else 10)
     records: list[EpochRecord] = []

@@ -57,7 +57,7 @@ if st.toggle("Quiz: predict, then reveal", key="analyzer_quiz",
     st.stop()  # the table, charts and totals would give the answers away
 
 table = pd.DataFrame(numeric_rows(result))
-st.dataframe(table, hide_index=True, width="stretch", height=36 * (len(table) + 1) + 3,
+st.dataframe(table, hide_index=True, width="stretch", height=36 * (len(table) + 1) + 3, placeholder="—",
              column_config={c: st.column_config.NumberColumn(HEADERS[c], format="localized")
                             for c in ("weights", "biases", "params", "fc_equivalent", "macs", "memory")})
 ui.metrics_row({"parameters": result.params, "MACs": result.macs, "FLOPs": result.flops,

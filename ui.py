@@ -57,7 +57,6 @@ def spec_state(prefix: str, default: str = "lab") -> SpecState:
         spec = st.query_params.get("spec", preset.spec)
         ss[f"{prefix}_spec"] = spec
         ss[f"{prefix}_input"] = st.query_params.get("input", "x".join(map(str, preset.input_shape)))
-        ss[f"{prefix}_text"] = _multiline(spec)
         ss[f"{prefix}_table_v"] = 0
         ss[f"{prefix}_preset"] = next((k for k, p in PRESETS.items() if p.spec == spec), default)
     return SpecState(ss[f"{prefix}_spec"])
@@ -70,8 +69,8 @@ def _multiline(spec: str) -> str:
 def _set_spec(prefix: str, spec: str) -> None:
     ss = st.session_state
     ss[f"{prefix}_spec"] = spec
-    ss[f"{prefix}_text"] = _multiline(spec)
-    ss[f"{prefix}_table_v"] += 1  # a fresh table editor showing the new rows
+    ss[f"{prefix}_table_v"] += 1  # fresh editors (text and table) showing the new spec
+    ss[text_key(prefix)] = _multiline(spec)
     sync_url(prefix)
 
 
@@ -89,7 +88,18 @@ def load_preset(prefix: str) -> None:
 
 
 def text_changed(prefix: str) -> None:
-    _set_spec(prefix, st.session_state[f"{prefix}_text"])
+    _set_spec(prefix, st.session_state[text_key(prefix)])
+
+
+def text_key(prefix: str) -> str:
+    """The text editor's key changes with every spec change made elsewhere (preset, table, fix): a text area
+    that was hidden meanwhile would otherwise come back showing its old text."""
+    return f"{prefix}_text_{st.session_state[f'{prefix}_table_v']}"
+
+
+def spec_text(prefix: str) -> str:
+    """The text editor's current content (set up from the spec when the editor is new)."""
+    return st.session_state.setdefault(text_key(prefix), _multiline(st.session_state[f"{prefix}_spec"]))
 
 
 def table_key(prefix: str) -> str:

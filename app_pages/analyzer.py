@@ -21,14 +21,19 @@ c1.selectbox("Start from a preset", list(PRESETS), key="analyzer_preset", on_cha
 c2.text_input("Input C×H×W", key="analyzer_input", on_change=ui.sync_url, args=("analyzer",),
               help="Channels × height × width of one image, e.g. 3x32x32 for CIFAR-10.")
 
-tab_text, tab_table = st.tabs(["Text spec", "Edit as a table"])
-tab_text.text_area("Layers (one per line or separated by ;)", key="analyzer_text", height=160,
-                   on_change=ui.text_changed, args=("analyzer",),
-                   help="conv N k= s= p= d= g= bias=0|1 · maxpool/avgpool k= s= p= ceil=1 · gap · flatten · "
-                        "fc N · bn · dropout p= · relu/tanh/sigmoid/gelu… · p=same or per axis HxW, before:after")
-tab_table.data_editor(pd.DataFrame({"layer": state.lines}), key=ui.table_key("analyzer"), num_rows="dynamic",
-                      width="stretch", on_change=ui.table_changed, args=("analyzer",),
-                      column_config={"layer": st.column_config.TextColumn("layer", help="one layer of the spec")})
+# one editor at a time: a data editor first drawn inside a hidden tab did not register its first edits
+mode = st.segmented_control("Edit the layers as", ["Text spec", "Table"], key="analyzer_edit_mode",
+                            default="Text spec", help="Both edit the same network; switch at any time.")
+if mode == "Table":
+    st.data_editor(pd.DataFrame({"layer": state.lines}), key=ui.table_key("analyzer"), num_rows="dynamic",
+                   width="stretch", on_change=ui.table_changed, args=("analyzer",),
+                   column_config={"layer": st.column_config.TextColumn("layer", help="one layer of the spec")})
+else:
+    ui.spec_text("analyzer")
+    st.text_area("Layers (one per line or separated by ;)", key=ui.text_key("analyzer"), height=160,
+                 on_change=ui.text_changed, args=("analyzer",),
+                 help="conv N k= s= p= d= g= bias=0|1 · maxpool/avgpool k= s= p= ceil=1 · gap · flatten · "
+                      "fc N · bn · dropout p= · relu/tanh/sigmoid/gelu… · p=same or per axis HxW, before:after")
 
 try:
     result = analyze(state.spec, st.session_state["analyzer_input"])

@@ -217,7 +217,12 @@ def test_support_property(case, data):
     unit = (data.draw(st.integers(0, oh - 1)), data.draw(st.integers(0, ow - 1)))
     r = gradient_field(spec, shape, report.name, unit, weights="positive", samples=1)
     box = field_box(report, *unit, shape)
-    assert r.extent is not None and box.clipped is not None
+    if r.extent is None:
+        # every tap of this unit falls in padding or a dilation hole (e.g. d=2 taps at −1 and +1 around a
+        # 1×1 map): no gradient reaches the image, and analyze reports that layer's unread input
+        assert any(x.status == "warning" and "never read" in x.message for x in a.layers), spec
+        return
+    assert box.clipped is not None
     t, l, b, rr = r.extent
     ct, cl, cb, cr = box.clipped
     assert ct <= t <= b <= cb and cl <= l <= rr <= cr  # never outside the box

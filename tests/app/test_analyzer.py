@@ -7,6 +7,10 @@ def _table(at):
     return next(d.value for d in at.dataframe if "params" in d.value.columns)
 
 
+def _text_area(at):
+    return next(t for t in at.text_area if t.label.startswith("Layers"))
+
+
 def _metric(at, label):
     return next(m.value for m in at.metric if m.label == label)
 
@@ -29,7 +33,7 @@ def test_spec_from_url_and_text_edit(open_page):
     df = _table(at)
     assert df[df["layer"] == "conv1"]["params"].item() == 8 * 1 * 9 + 8
     assert df[df["layer"] == "fc2"]["params"].item() == 8 * 14 * 14 * 10 + 10
-    at.text_area(key="analyzer_text").set_value("conv 16 k=5\nrelu\nfc 10").run()
+    _text_area(at).set_value("conv 16 k=5\nrelu\nfc 10").run()
     df = _table(at)
     assert df[df["layer"] == "conv1"]["output"].item() == "16×24×24"  # 28 − 5 + 1
 
@@ -49,10 +53,10 @@ def test_invalid_layer_shows_fix_and_applies_it(open_page):
 
 def test_unreadable_spec_keeps_text_and_explains(open_page):
     at = open_page(PAGE)
-    at.text_area(key="analyzer_text").set_value("conv 32 k=5 p=2\nwarp 3").run()
+    _text_area(at).set_value("conv 32 k=5 p=2\nwarp 3").run()
     assert not at.exception
     assert any("unknown layer 'warp'" in e.value for e in at.error)
-    assert at.text_area(key="analyzer_text").value.endswith("warp 3")  # the user's edit is kept
+    assert _text_area(at).value.endswith("warp 3")  # the user's edit is kept
 
 
 def test_preset_switch_and_cross_check(open_page):

@@ -75,3 +75,27 @@ def test_tiny_training_run_shows_its_curve(page, app_url):
     assert page.locator(".vega-embed").count() >= 2    # the loss and the accuracy charts
     assert_no_exception(page)
     shot(page, "training-tiny-run")
+
+
+def test_table_editor_changes_the_network(page, app_url):
+    """Edit the first layer in the analyzer's table editor (a canvas grid): the analysis and the URL follow."""
+    page.goto(f"{app_url}/analyzer")
+    wait_for_app(page)
+    page.get_by_test_id("stMain").get_by_text("Table", exact=True).click()
+    wait_for_app(page)
+    box = page.get_by_test_id("stDataFrame").first.bounding_box()
+    page.mouse.dblclick(box["x"] + 80, box["y"] + 35 + 17)   # below the header row: the first layer's cell
+    page.wait_for_timeout(800)
+    page.keyboard.press("Control+A")
+    page.keyboard.type("conv 16 k=5 p=2", delay=30)
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(1500)
+    wait_for_app(page)
+    # 16·3·25 + 16 = 1,216 and 64·16·25 + 64 = 25,664 instead of 2,432 and 51,264: 1,164,354 in all
+    page.get_by_test_id("stMain").get_by_text("1,164,354").first.wait_for()
+    assert "spec=conv+16+k%3D5+p%3D2" in page.url
+    assert_no_exception(page)
+    shot(page, "analyzer-table-edit")
+    page.get_by_test_id("stMain").get_by_text("Text spec", exact=True).click()
+    wait_for_app(page)
+    assert page.get_by_role("textbox", name=re.compile("Layers")).input_value().startswith("conv 16 k=5 p=2\nrelu")

@@ -57,16 +57,18 @@ with st.expander("New run", expanded=True):
                 "1,000–2,000 examples per split for a demo; the ladder's 30–100 epochs on all 50,000 images "
                 "need a GPU.")
     st.markdown("**The lab's ladder** — each step adds one idea to the one before (fills the form):")
-    for col, (label, changes) in zip(st.columns(len(LADDER)), LADDER.items()):
-        col.button(label.replace("ExponentialLR", "exp. lr"), key=f"tr_step{label[0]}", on_click=apply_preset,
-                   args=(changes, True), width="stretch",
-                   help=", ".join(f"{k} = {v}" for k, v in changes.items()) + "; everything else at the default")
-    sweeps = [(k, v) for values in SWEEPS.values() for change in values for k, v in change.items()]
-    cols = st.columns([2] + [1] * len(sweeps))
-    cols[0].markdown("**Sweeps** — change one value only:")
-    for col, (k, v) in zip(cols[1:], sweeps):
-        col.button(f"{'lr' if k == 'lr' else 'batch'} {v:g}", key=f"tr_{k}_{v}", on_click=apply_preset,
-                   args=({k: v}, False), width="stretch")
+    with st.container(horizontal=True):  # buttons as wide as their labels, wrapping on a narrow screen
+        for label, changes in LADDER.items():
+            st.button(label.replace("ExponentialLR", "exp. lr"), key=f"tr_step{label[0]}", on_click=apply_preset,
+                      args=(changes, True), help=", ".join(f"{k} = {v}" for k, v in changes.items())
+                      + "; everything else at the default")
+    for name, values in SWEEPS.items():
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.markdown(f"**Sweep the {name}** (changes only that value):")
+            for change in values:
+                (k, v), = change.items()
+                st.button(f"{'lr' if k == 'lr' else 'batch'} {v:g}", key=f"tr_{k}_{v}", on_click=apply_preset,
+                          args=({k: v}, False))
     with st.form("tr_form", border=False):
         c = st.columns(4)
         c[0].selectbox("Data", list(SOURCES), key="tr_source", help="".join(f"Local copy: {p}. " for p in LOCAL)

@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from cnncalc import SpecError, analyze, parse_shape
+from cnncalc import SpecError, analyze, format_spec, parse_shape
 
 AUTO_TORCH_PARAMS = 5_000_000  # build small nets in PyTorch without asking; VGG-size nets on a click
 
@@ -32,13 +32,17 @@ def larger_input_section(prefix: str, result) -> None:
     need, got = math.prod(fc.in_shape), math.prod(bigger[fc.index].in_shape)
     st.markdown(f"But **{fc.name}** has one weight per input: it was built for **{need:,}** inputs and would "
                 f"now receive **{got:,}**.")
-    spec = [r.layer for r in result.layers]
     if result.params <= AUTO_TORCH_PARAMS or st.button("Run it in PyTorch", key=f"{prefix}_run_larger"):
-        from cnncalc.crosscheck import larger_input
-        outcome = larger_input(spec, result.input_shape, (c, size, size))
+        outcome = _larger_input(format_spec([r.layer for r in result.layers]), result.input_shape, (c, size, size))
         if outcome.failed_at:
             st.error(f"PyTorch, at `{outcome.failed_at}`: `{outcome.error}`")
         st.info(outcome.explanation)
+
+
+@st.cache_data(max_entries=32, show_spinner="Running the network in PyTorch…")
+def _larger_input(spec: str, built_for: tuple, run_on: tuple):
+    from cnncalc.crosscheck import larger_input
+    return larger_input(spec, built_for, run_on)
 
 
 def exports_section(prefix: str, spec: str, result, csv_text: str, md_text: str) -> None:

@@ -201,10 +201,10 @@ def _opts(**items: str | None) -> str:
 
 FORMATTERS: dict[type, Callable[[Layer], str]] = {
     Conv: lambda l: f"conv {l.out_channels}" + _opts(
-        k=_size(l.kernel) or "", s=_size(l.stride, 1), p=_format_pad(l.padding), d=_size(l.dilation, 1),
+        k=_size(l.kernel), s=_size(l.stride, 1), p=_format_pad(l.padding), d=_size(l.dilation, 1),
         g=None if l.groups == 1 else str(l.groups), bias=None if l.bias else "0"),
     Pool: lambda l: f"{l.mode}pool" + _opts(
-        k=_size(l.kernel) or "", s=None if l.stride is None else _size(l.stride) or "",
+        k=_size(l.kernel), s=None if l.stride is None else _size(l.stride),
         p=_size(l.padding, 0), d=_size(l.dilation, 1), ceil="1" if l.ceil_mode else None),
     AdaptiveAvgPool: lambda l: "gap" if l.output == (1, 1) else f"adaptiveavgpool {_size(l.output) or ''}",
     Flatten: lambda l: "flatten",
@@ -216,8 +216,7 @@ FORMATTERS: dict[type, Callable[[Layer], str]] = {
 
 
 def format_layer(layer: Layer) -> str:
-    text = FORMATTERS[type(layer)](layer)
-    return text.replace("=None", "")
+    return FORMATTERS[type(layer)](layer)
 
 
 def format_spec(layers: tuple[Layer, ...] | list[Layer], sep: str = "; ") -> str:

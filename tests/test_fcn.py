@@ -144,8 +144,9 @@ def test_shipped_checkpoint_mosaic_mostly_agrees_with_each_tile():
     """The padded lab net: each tile's cell sees its neighbours through the padding, so the dense argmax
     matches the tile's own prediction on most tiles, not all (measured ≈ 86 % on 256 CIFAR-10 test tiles)."""
     from cnncalc.models import SHIPPED, shipped
-    if not SHIPPED.exists():
-        pytest.skip("no shipped checkpoint")
+    from conftest import SHARED
+    if not SHIPPED.exists() or not (SHARED / "data" / "cifar10-jpeg").is_dir():
+        pytest.skip("needs the shipped checkpoint and real CIFAR-10 test images (../shared/data/cifar10-jpeg)")
     clf = shipped()
     tiles = (_test_images(64) - torch.tensor(clf.mean).view(1, -1, 1, 1)) / torch.tensor(clf.std).view(1, -1, 1, 1)
     fcn, _ = convolutionalize(clf.model, clf.input_shape)

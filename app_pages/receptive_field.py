@@ -95,7 +95,7 @@ if len(shape) != 3 or not usable:
     st.stop()
 
 names = [r.name for r in usable]
-layer_col, i_col, j_col = st.columns([2, 3, 3])
+layer_col, i_col, j_col = st.columns([4, 3, 3])  # wide enough for "pool3 — maxpool k=2 → 64×4×4"
 name = layer_col.selectbox("Layer", names, index=len(names) - 1, key=f"layer:{spec_text}", format_func=lambda n:
                            f"{n} — {analysis[n].spec} → {'×'.join(map(str, analysis[n].out_shape))}")
 report = analysis[name]

@@ -17,6 +17,9 @@ def larger_input_section(prefix: str, result) -> None:
     if not h:
         st.caption("Give a C×H×W input to try larger images.")
         return
+    if not result.ok:
+        st.caption(f"Fix {result.first_error.name} first: a network with a layer in error cannot run on any size.")
+        return
     size = st.number_input("Larger input size (pixels per side)", min_value=h, max_value=4096, value=2 * h,
                            key=f"{prefix}_larger", help="The same network, unchanged, applied to a bigger image.")
     bigger = analyze([r.layer for r in result.layers], (c, size, size))

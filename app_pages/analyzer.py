@@ -7,7 +7,7 @@ import ui
 from cnncalc import PRESETS, SpecError, analyze, quiz
 from cnncalc.charts import params_chart, params_frame, rf_chart, rf_frame
 from cnncalc.lab import bag_of_words_svm, per_training_image, training_values
-from cnncalc.tables import HEADERS, numeric_rows, to_csv, to_markdown
+from cnncalc.tables import HEADERS, missing_note, numeric_rows, to_csv, to_markdown, total_text
 
 st.title("📋 Network analyzer")
 st.caption("Every layer's output shape, weights, FC-equivalent, MACs, memory and receptive field — "
@@ -65,8 +65,10 @@ table = pd.DataFrame(numeric_rows(result))
 st.dataframe(table, hide_index=True, width="stretch", height=36 * (len(table) + 1) + 3, placeholder="—",
              column_config={c: st.column_config.NumberColumn(HEADERS[c], format="localized")
                             for c in ("weights", "biases", "params", "fc_equivalent", "macs", "memory")})
-ui.metrics_row({"parameters": result.params, "MACs": result.macs, "FLOPs": result.flops,
-                "activation memory (bytes)": result.total("memory")})
+ui.metrics_row({label: total_text(result, key) for label, key in (
+    ("parameters", "params"), ("MACs", "macs"), ("FLOPs", "flops"), ("activation memory (bytes)", "memory"))})
+if missing_note(result):
+    st.caption(f"The {missing_note(result)}. Fix the layers in error to get the network's totals.")
 
 with st.expander("Formulas of one layer, values substituted"):
     pick = st.selectbox("Layer", [r.name for r in result.layers if r.formulas], key="analyzer_formula_layer")
@@ -75,19 +77,21 @@ with st.expander("Formulas of one layer, values substituted"):
         st.latex(ui.to_latex(text))
 ui.conventions_expander()
 
+complete = not result.missing("params")  # shares and comparisons of a lower bound would be wrong
 left, right = st.columns(2)
-if result.params:
+if result.params and complete:
     left.altair_chart(params_chart(params_frame(result)), width="stretch")
 if len(rf_frame(result)):
     right.altair_chart(rf_chart(rf_frame(result)), width="stretch")
 
-st.subheader("Is that a lot?")
-cols = st.columns(4)
-for col, comp in zip(cols, [per_training_image(result.params), training_values(), bag_of_words_svm()]):
-    with col:
-        ui.metric_with_formula(comp.label, f"{comp.value:,}", comp.formula)
-cols[3].metric("this network / bag-of-words + SVM", f"{result.params / bag_of_words_svm().value:,.1f}×",
-               help="Total parameters divided by those of a 1000-word SIFT bag-of-words with a linear SVM.")
+if complete:
+    st.subheader("Is that a lot?")
+    cols = st.columns(4)
+    for col, comp in zip(cols, [per_training_image(result.params), training_values(), bag_of_words_svm()]):
+        with col:
+            ui.metric_with_formula(comp.label, f"{comp.value:,}", comp.formula)
+    cols[3].metric("this network / bag-of-words + SVM", f"{result.params / bag_of_words_svm().value:,.1f}×",
+                   help="Total parameters divided by those of a 1000-word SIFT bag-of-words with a linear SVM.")
 
 sections.larger_input_section("analyzer", result)
 sections.exports_section("analyzer", state.spec, result, to_csv(result), to_markdown(result))

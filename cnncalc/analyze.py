@@ -43,6 +43,11 @@ def _need_spatial(state: State, name: str) -> tuple[int, int, int]:
     return state.shape  # type: ignore[return-value]
 
 
+def _minus(n: int) -> str:
+    """A typographic minus, as in the formulas: "−1", not "-1"."""
+    return str(n).replace("-", "−")
+
+
 def _window(layer: Conv | Pool, state: State, axes: list[Axis], pads: tuple[int, int], name: str,
             padded: tuple[int, int]) -> dict:
     """Shared by conv and pool: output-size check, unread rows, receptive field."""
@@ -50,7 +55,7 @@ def _window(layer: Conv | Pool, state: State, axes: list[Axis], pads: tuple[int,
     if any(ax.size <= 0 for ax in axes):
         fixed = nearest_layer(layer, (h, w))
         spans = [d * (k - 1) + 1 for k, d in zip(layer.kernel, layer.dilation)]
-        raise Invalid(f"output size {axes[0].size}×{axes[1].size} ≤ 0: the window spans {spans[0]}×{spans[1]} "
+        raise Invalid(f"output size {_minus(axes[0].size)}×{_minus(axes[1].size)} ≤ 0: the window spans {spans[0]}×{spans[1]} "
                       f"pixels (kernel {layer.kernel[0]}×{layer.kernel[1]}, dilation "
                       f"{layer.dilation[0]}×{layer.dilation[1]}) but the padded input is only {padded[0]}×{padded[1]}",
                       None if fixed is None else format_layer(fixed))

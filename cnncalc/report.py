@@ -85,7 +85,14 @@ class Analysis:
     layers: tuple[LayerReport, ...]
 
     def total(self, key: str) -> int:
+        """Sum of ``key`` over the layers that have a value; see :meth:`missing` for those that do not."""
         return sum(getattr(r, key) or 0 for r in self.layers)
+
+    def missing(self, key: str) -> tuple[str, ...]:
+        """Layers whose ``key`` is unknown — in error, not computed after an error, or unavailable (a module
+        without a formula) — so that ``total(key)`` is only a lower bound and must be shown as one."""
+        return tuple(r.name for r in self.layers
+                     if key in r.unavailable or (r.status == "error" and getattr(r, key) is None))
 
     @property
     def params(self) -> int:
@@ -126,6 +133,8 @@ class Analysis:
             "output_shape": None if self.output_shape is None else list(self.output_shape),
             "ok": self.ok,
             "totals": {key: self.total(key) for key in TOTALS},
+            # layers left out of a total (its value is then a lower bound); empty lists when all are known
+            "totals_missing": {key: list(self.missing(key)) for key in TOTALS},
             "conventions": dict(CONVENTIONS),
             "layers": [r.to_dict() for r in self.layers],
         }

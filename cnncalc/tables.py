@@ -65,17 +65,32 @@ def numeric_rows(analysis: Analysis, with_totals: bool = True) -> list[dict]:
     if with_totals:
         t = totals_row(analysis)
         t["notes"] = t.pop("message")
-        for key in ("fc_equivalent",):
-            t[key] = None
+        for key in ("weights", "biases", "params", "fc_equivalent", "macs", "memory"):
+            if not isinstance(t[key], int):   # a lower bound or unknown: the notes say which layers are missing
+                t[key] = None
         out.append(t)
     return out
 
 
+def total_text(analysis: Analysis, key: str) -> int | str:
+    """A total as shown: the number when every layer has one; "≥ N" when some layers are missing from it
+    (an error, an unavailable count) and N > 0; "—" when nothing is known. Never a silent partial sum."""
+    value = analysis.total(key)
+    if not analysis.missing(key):
+        return value
+    return f"≥ {value:,}" if value else "—"
+
+
+def missing_note(analysis: Analysis) -> str:
+    names = sorted({n for key in ("params", "macs", "memory") for n in analysis.missing(key)},
+                   key=[r.name for r in analysis.layers].index)
+    return f"totals leave out {', '.join(names)} (no value there), so they are lower bounds" if names else ""
+
+
 def totals_row(analysis: Analysis) -> dict:
     out = {c: "" for c in EXPORT_COLUMNS}
-    out.update(layer="total", output=shape_text(analysis.output_shape), weights=analysis.total("weights"),
-               biases=analysis.total("biases"), params=analysis.params, macs=analysis.macs,
-               memory=analysis.total("memory"))
+    out.update({key: total_text(analysis, key) for key in ("weights", "biases", "params", "macs", "memory")})
+    out.update(layer="total", output=shape_text(analysis.output_shape), message=missing_note(analysis))
     return out
 
 

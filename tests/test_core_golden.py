@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 import cnncalc
 from cnncalc import Pool, analyze, divide_settings, input_sizes_for_output, same_padding
+from cnncalc.tables import numeric_rows, totals_row
 
 
 
@@ -233,6 +234,23 @@ def test_window_after_flatten_is_an_error_and_later_layers_are_not_computed():
     assert a.layers[1].status == "error" and "C×H×W" in a.layers[1].message
     assert a.layers[2].status == "error" and a.layers[2].out_shape is None
     assert not a.ok and a.first_error.index == 1
+
+
+def test_totals_after_an_error_are_lower_bounds_never_silent():
+    """conv1 on 3×7×7 (k=3): 8·3·3·3 = 216 weights + 8 biases = 224 params, 5·5·8·27 = 5,400 MACs, memory
+    2 × 8·5·5·4 B = 1,600 (conv1 and relu1); conv2 (13 > 5) is in error and fc3 is not computed."""
+    a = analyze("conv 8 k=3; relu; conv 8 k=13; fc 10", (3, 7, 7))
+    assert a.missing("params") == a.missing("macs") == ("conv2", "fc3")
+    t = totals_row(a)
+    assert (t["weights"], t["biases"], t["params"], t["macs"], t["memory"]) == (
+        "≥ 216", "≥ 8", "≥ 224", "≥ 5,400", "≥ 1,600")
+    assert "conv2, fc3" in t["message"]
+    assert a.to_dict()["totals_missing"]["params"] == ["conv2", "fc3"]
+    assert numeric_rows(a)[-1]["params"] is None                # the typed table shows "—", its notes say why
+    nothing = totals_row(analyze("conv 8 k=13", (3, 7, 7)))     # nothing computed: unknown, not 0
+    assert nothing["params"] == nothing["macs"] == "—"
+    exact = analyze("conv 8 k=3; relu", (3, 7, 7))
+    assert exact.missing("params") == () and totals_row(exact)["params"] == 224
 
 
 def test_groups_fix_keeps_other_errors():

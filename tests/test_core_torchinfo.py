@@ -10,7 +10,7 @@ from torch import nn
 
 import cnncalc
 from cnncalc import BatchNorm, Conv, Linear, Pool, analyze, build_model, from_module
-from cnncalc.tables import row
+from cnncalc.tables import row, totals_row
 
 
 
@@ -134,6 +134,12 @@ def test_from_module_layer_without_formula_is_unavailable_not_zero():
     assert a.params == sum(p.numel() for p in model.parameters())
     # the conv after the upsample: shapes and MACs are known, its receptive field is not
     assert conv.macs == 30 * 30 * 4 * 8 * 3 * 3 and conv.rf is None and "rf" in conv.unavailable
+    # the MACs total is a lower bound that names what it leaves out; the parameter total is exact
+    first_conv = 16 * 16 * 8 * 3 * 3 * 3
+    assert a.missing("macs") == (prelu.name, up.name) and a.missing("params") == ()
+    assert totals_row(a)["macs"] == f"≥ {first_conv + conv.macs:,}"
+    assert totals_row(a)["params"] == a.params
+    assert a.to_dict()["totals_missing"]["macs"] == [prelu.name, up.name]
 
 
 def test_from_module_linear_over_last_axis():

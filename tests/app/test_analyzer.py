@@ -43,12 +43,20 @@ def test_invalid_layer_shows_fix_and_applies_it(open_page):
     assert not at.exception
     assert any("more than half the kernel" in e.value for e in at.error)
     assert any("never read" in w.value for w in at.warning)
+    # conv1 = 8·3·3·3 + 8 = 224 params; pool1 is in error, so the total is a lower bound, said as one
+    params = lambda: next(m.value for m in at.metric if m.label == "parameters")  # noqa: E731
+    assert params() == "≥ 224"
+    assert any("leave out pool1" in c.value for c in at.caption)
+    assert not any(h.value == "Is that a lot?" for h in at.subheader)
+    assert any("Fix pool1 first" in c.value for c in at.caption)           # no larger-image claims either
+    assert not any("applies to the larger image" in s.value for s in at.success)
     fix_buttons = [b for b in at.button if b.label.startswith("Apply")]
     assert fix_buttons
     for _ in range(len(fix_buttons)):
         next(b for b in at.button if b.label.startswith("Apply")).click().run()
     assert not at.exception
     assert not at.error and not at.warning
+    assert params() == "224" and any(h.value == "Is that a lot?" for h in at.subheader)
 
 
 def test_unreadable_spec_keeps_text_and_explains(open_page):

@@ -9,6 +9,8 @@ import streamlit as st
 from cnncalc import SpecError, analyze, format_spec, parse_shape
 
 AUTO_TORCH_PARAMS = 5_000_000  # build small nets in PyTorch without asking; VGG-size nets on a click
+META_NOTE = ("Run on PyTorch's meta device (real shape checks, no values): a real pass would need more than 1 GiB "
+             "of memory here, so its wording differs from the CPU's message.")
 
 
 def larger_input_section(prefix: str, result) -> None:
@@ -20,8 +22,9 @@ def larger_input_section(prefix: str, result) -> None:
     if not result.ok:
         st.caption(f"Fix {result.first_error.name} first: a network with a layer in error cannot run on any size.")
         return
-    size = st.number_input("Larger input size (pixels per side)", min_value=h, max_value=4096, value=2 * h,
-                           key=f"{prefix}_larger", help="The same network, unchanged, applied to a bigger image.")
+    size = st.number_input("Larger input size (pixels per side)", min_value=h, max_value=max(4096, 2 * h),
+                           value=2 * h, key=f"{prefix}_larger",
+                           help="The same network, unchanged, applied to a bigger image.")
     bigger = analyze([r.layer for r in result.layers], (c, size, size))
     fc = next((r for r in result.layers if r.layer.kind == "fc"), None)
     spatial = [(r.name, "×".join(map(str, r.out_shape))) for r in bigger.layers
@@ -39,6 +42,8 @@ def larger_input_section(prefix: str, result) -> None:
         outcome = _larger_input(format_spec([r.layer for r in result.layers]), result.input_shape, (c, size, size))
         if outcome.failed_at:
             st.error(f"PyTorch, at `{outcome.failed_at}`: `{outcome.error}`")
+        if outcome.device == "meta":
+            st.caption(META_NOTE)
         st.info(outcome.explanation)
 
 
@@ -86,12 +91,20 @@ def cross_check_section(prefix: str, spec: str, input_shape: str) -> None:
     except SpecError as err:
         st.error(f"Fix the network first: {err}")
         return
+    except (RuntimeError, MemoryError) as err:  # the estimate let it run but the machine could not
+        st.error(f"PyTorch could not run this network here: {str(err).splitlines()[0]}. cnncalc's numbers above "
+                 "are arithmetic and do not need it.")
+        return
     df = pd.DataFrame([{"layer": r.name, "cnncalc shape": str(r.ours_shape), "PyTorch shape": str(r.torch_shape),
                         "cnncalc params": r.ours_params, "PyTorch params": r.torch_params,
                         "agree": "✅" if r.agree else "❌"} for r in check.rows])
     (st.success if check.all_agree else st.error)(
         f"{'All layers agree' if check.all_agree else 'Disagreement found'}: parameters cnncalc "
-        f"{check.ours_params:,} · PyTorch {check.torch_params:,} · torchinfo {check.torchinfo_params:,}; "
-        f"mult-adds in torchinfo's convention (bias and batch-norm included) {check.ours_mult_adds:,} vs "
-        f"{check.torchinfo_mult_adds:,} ({check.seconds:.2f} s).")
+        f"{check.ours_params:,} · PyTorch {check.torch_params:,}"
+        + (f" · torchinfo {check.torchinfo_params:,}; mult-adds in torchinfo's convention (bias and batch-norm "
+           f"included) {check.ours_mult_adds:,} vs {check.torchinfo_mult_adds:,}" if check.torchinfo_params else "")
+        + f" ({check.seconds:.2f} s).")
+    if check.device == "meta":
+        st.caption("Shapes and parameter counts from PyTorch's meta device: a real pass would need more than "
+                   "1 GiB of memory here, and torchinfo needs a real pass, so it was skipped.")
     st.dataframe(df, hide_index=True, width="stretch")

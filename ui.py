@@ -123,6 +123,23 @@ def replace_layer(prefix: str, index: int, new_layer: str) -> None:
     _set_spec(prefix, "\n".join(lines))
 
 
+INT64_MAX = 2**63 - 1
+
+
+def count_columns(table, columns, headers: dict) -> dict:
+    """Column configs for exact counts: number columns, except that a column holding a count beyond int64
+    (the FC-equivalent of a 20,000² input is ~10²¹) becomes exact text in place (Arrow has no bigger integer,
+    and a float would round the last digits)."""
+    config = {}
+    for c in columns:
+        if any(isinstance(v, int) and v > INT64_MAX for v in table[c]):
+            table[c] = [fmt(v) if isinstance(v, int) else None for v in table[c]]
+            config[c] = st.column_config.TextColumn(headers[c])
+        else:
+            config[c] = st.column_config.NumberColumn(headers[c], format="localized")
+    return config
+
+
 def metrics_row(values: dict) -> None:
     for col, (label, value) in zip(st.columns(len(values)), values.items()):
         col.metric(label, fmt(value))

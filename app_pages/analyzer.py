@@ -56,6 +56,9 @@ for r in result.layers:
 if st.toggle("Quiz: predict, then reveal", key="analyzer_quiz",
              help="Hide the numbers; pick a layer, type your predictions, then reveal each with its formula."):
     names = [r.name for r in result.layers if r.out_shape is not None]
+    if not names:
+        st.info("No layer has an output to predict yet: apply the suggested fix above first.")
+        st.stop()
     pick = st.selectbox("Layer to predict", names, key="analyzer_quiz_layer",
                         format_func=lambda n: f"{n}: {result[n].spec} (input {'×'.join(map(str, result[n].in_shape))})")
     ui.quiz_block(quiz.layer_questions(result[pick]), f"anquiz_{abs(hash((state.spec, str(result.input_shape), pick)))}")
@@ -63,8 +66,8 @@ if st.toggle("Quiz: predict, then reveal", key="analyzer_quiz",
 
 table = pd.DataFrame(numeric_rows(result))
 st.dataframe(table, hide_index=True, width="stretch", height=36 * (len(table) + 1) + 3, placeholder="—",
-             column_config={c: st.column_config.NumberColumn(HEADERS[c], format="localized")
-                            for c in ("weights", "biases", "params", "fc_equivalent", "macs", "memory")})
+             column_config=ui.count_columns(table, ("weights", "biases", "params", "fc_equivalent", "macs", "memory"),
+                                            HEADERS))
 ui.metrics_row({label: total_text(result, key) for label, key in (
     ("parameters", "params"), ("MACs", "macs"), ("FLOPs", "flops"), ("activation memory (bytes)", "memory"))})
 if missing_note(result):

@@ -75,7 +75,7 @@ r = analyze([layer], (ss.in_c, ss.in_h, ss.in_w)).layers[0]  # the one core call
 ss["calculator_saved"] = {key: ss[key] for key in slide.DEFAULTS}
 
 if r.status == "warning":
-    st.warning(f"**Valid, but some input is never read:** {slide.never_read(r)} — PyTorch floors the division.")
+    st.warning(f"**Valid, but some input is never read:** {slide.never_read(r)}.")
 elif r.status == "error":
     st.error(f"**These settings give no valid output:** {slide.error_text(r)}.")
 if r.fix:

@@ -3,6 +3,7 @@ import streamlit as st
 
 from cnncalc import PRESETS, SpecError, analyze, parse_shape
 from cnncalc.erf import gradient_field, interpretation
+from cnncalc.receptive import number_text
 from cnncalc.rfdraw import draw_field, draw_heat, field_box, grid_visible, layout
 from cnncalc.samples import load_sample, load_upload, resize, sample_names
 from ui import to_latex
@@ -51,7 +52,7 @@ def unit_slider(col, label, n, key):
 
 
 def per_axis(col, what, values, sep, help):
-    a, c = (f"{v:g}".replace("-", "−") for v in values)
+    a, c = (number_text(v).replace("-", "−") for v in values)
     col.metric(f"{what} (H = W)" if a == c else f"{what} (H{sep}W)", a if a == c else f"{a}{sep}{c}", help=help)
 
 
@@ -146,10 +147,10 @@ with st.expander("How these numbers are computed (one step per layer, per axis)"
                 st.latex(rf"\text{{{key}}}_{axis} = " + to_latex(report.formula(f"{key}_{axis}")))
         k = "HW".index(axis)
         lo, hi = box.unclipped[k], box.unclipped[k + 2]
-        seen = to_latex(f"{report.start[k]:g} + {unit}·{report.jump[k]} ± ({report.rf[k]} − 1)/2 = {lo} … {hi}")
+        seen = to_latex(f"{number_text(report.start[k])} + {unit}·{report.jump[k]} ± ({report.rf[k]} − 1)/2 = {lo} … {hi}")
         st.latex(rf"\text{{{'rows' if axis == 'H' else 'columns'} seen}} = " + seen)
     st.dataframe([{"layer": x.name, "rf": f"{x.rf[0]}×{x.rf[1]}", "jump": f"{x.jump[0]}×{x.jump[1]}",
-                   "start": ", ".join(f"{s:g}" for s in x.start)} for x in usable[:names.index(name) + 1]],
+                   "start": ", ".join(number_text(s) for s in x.start)} for x in usable[:names.index(name) + 1]],
                  hide_index=True)
 
 samples = 1 if analysis.macs > 2e9 else 4

@@ -12,7 +12,7 @@ from typing import Callable
 from .fixes import nearest_layer
 from .layers import (Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten, Layer, Linear, Pool,
                      layer_names)
-from .parse import as_layers, format_layer, parse_shape
+from .parse import SpecError, as_layers, format_layer, parse_shape
 from .receptive import Field, formulas as rf_formulas, step
 from .report import BYTES_PER_VALUE, Analysis, LayerReport
 from .shapes import Axis, conv_axis, describe_unread, pool_axis
@@ -59,14 +59,15 @@ def _window(layer: Conv | Pool, state: State, axes: list[Axis], pads: tuple[int,
                       f"pixels (kernel {layer.kernel[0]}×{layer.kernel[1]}, dilation "
                       f"{layer.dilation[0]}×{layer.dilation[1]}) but the padded input is only {padded[0]}×{padded[1]}",
                       None if fixed is None else format_layer(fixed))
-    notes = [describe_unread(ax, a, n) for ax, a, n in zip(axes, "HW", (h, w))]
+    strides = layer.strides if isinstance(layer, Pool) else layer.stride
+    notes = [describe_unread(ax, a, n, k, s, d)
+             for ax, a, n, k, s, d in zip(axes, "HW", (h, w), layer.kernel, strides, layer.dilation)]
     notes = [n for n in notes if n]
     extra: dict = {"formulas": {"out_H": axes[0].formula, "out_W": axes[1].formula}}
     if notes:
         fixed = nearest_layer(layer, (h, w))
-        extra.update(status="warning", message="valid, but " + "; ".join(notes) + " (PyTorch floors the division)",
+        extra.update(status="warning", message="valid, but " + "; ".join(notes),
                      fix=None if fixed is None else format_layer(fixed))
-    strides = layer.strides if isinstance(layer, Pool) else layer.stride
     if state.fields is not None:
         new = tuple(step(f, k, s, p, d) for f, k, s, p, d in zip(state.fields, layer.kernel, strides, pads, layer.dilation))
         for axis, f, k, s, p, d, nf in zip("HW", state.fields, layer.kernel, strides, pads, layer.dilation, new):
@@ -208,13 +209,16 @@ def _generic_formulas(r: dict, shape: tuple[int, ...]) -> None:
 
 def _checked_fix(fix: str | None, state: State, name: str, depth: int = 3) -> str | None:
     """A suggested layer only if it is itself valid and reads every row: one fix may uncover another
-    problem (groups fixed, output still ≤ 0), so follow the chain a few steps, else suggest nothing."""
+    problem (groups fixed, output still ≤ 0), so follow the chain a few steps, else suggest nothing. A fix
+    the grammar cannot write (``p=same`` with a huge dilation needs padding past MAX_SIZE) is no fix."""
     from .parse import parse_layer
     for _ in range(depth):
         if fix is None:
             return None
         try:
             r = RULES[type(layer := parse_layer(fix))](layer, state, name)
+        except SpecError:
+            return None
         except Invalid as err:
             fix = err.fix
             continue

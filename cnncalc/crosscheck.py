@@ -4,6 +4,10 @@
   compare every layer's output shape and parameter count with :func:`cnncalc.analyze`.
 * :func:`larger_input` — run a net built for one input size on a larger one and catch the real
   error PyTorch raises at the first fully-connected layer.
+
+Both estimate the float32 memory of the pass first (:func:`run_bytes`). Above ``RUN_LIMIT_BYTES`` they run
+on PyTorch's meta device instead — real shape inference and parameter counts, no memory, no values — so a
+student's 20,000×20,000 input cannot take the server down.
 """
 from __future__ import annotations
 
@@ -13,6 +17,23 @@ from dataclasses import dataclass
 
 from .analyze import analyze
 from .parse import parse_shape
+
+
+RUN_LIMIT_BYTES = 1 << 30   # 1 GiB of float32 weights + activations for one image: fine on a laptop or a server
+
+
+def run_bytes(spec, built_for, run_on=None) -> int:
+    """Float32 bytes of one forward pass of one image: the weights (built at ``built_for``), the input, and
+    the two largest activations at ``run_on`` (a layer's input and output are alive together).
+    Layers that cannot be computed at ``run_on`` count 0: PyTorch stops there too."""
+    run_on = parse_shape(built_for if run_on is None else run_on)
+    weights = analyze(spec, built_for).params
+    activations = sorted((r.memory or 0 for r in analyze(spec, run_on).layers), reverse=True)[:2]
+    return 4 * (weights + math.prod(run_on)) + sum(activations)
+
+
+def _device(spec, built_for, run_on, max_bytes: int) -> str:
+    return "cpu" if run_bytes(spec, built_for, run_on) <= max_bytes else "meta"
 
 
 @dataclass(frozen=True)
@@ -33,15 +54,17 @@ class CrossCheck:
     rows: tuple[CheckRow, ...]
     ours_params: int
     torch_params: int
-    torchinfo_params: int
+    torchinfo_params: int | None      # None on the meta device: torchinfo needs real tensors
     ours_mult_adds: int       # our MACs + bias adds + batch-norm parameters: torchinfo's convention
-    torchinfo_mult_adds: int
+    torchinfo_mult_adds: int | None
     seconds: float
+    device: str = "cpu"               # "meta": too large to run here, shapes and counts from PyTorch's meta device
 
     @property
     def all_agree(self) -> bool:
-        return (all(r.agree for r in self.rows) and self.ours_params == self.torch_params == self.torchinfo_params
-                and self.ours_mult_adds == self.torchinfo_mult_adds)
+        same_info = self.device == "meta" or (self.ours_params == self.torchinfo_params
+                                              and self.ours_mult_adds == self.torchinfo_mult_adds)
+        return all(r.agree for r in self.rows) and self.ours_params == self.torch_params and same_info
 
 
 def torchinfo_mult_adds(analysis) -> int:
@@ -56,7 +79,7 @@ def torchinfo_mult_adds(analysis) -> int:
     return analysis.macs + extra
 
 
-def cross_check(spec, input_shape=(3, 32, 32)) -> CrossCheck:
+def cross_check(spec, input_shape=(3, 32, 32), max_bytes: int = RUN_LIMIT_BYTES) -> CrossCheck:
     import torch
     import torchinfo
 
@@ -65,20 +88,23 @@ def cross_check(spec, input_shape=(3, 32, 32)) -> CrossCheck:
     t0 = time.perf_counter()
     shape = parse_shape(input_shape)
     analysis = analyze(spec, shape)
-    model = build_model(spec, shape).eval()
-    seen: dict[str, tuple[int, ...]] = {}
-    handles = [m.register_forward_hook(lambda mod, a, out, n=n: seen.__setitem__(n, tuple(out.shape[1:])))
-               for n, m in model.named_children()]
-    with torch.no_grad():
-        model(torch.zeros(1, *shape))
+    device = _device(spec, shape, shape, max_bytes)
+    with torch.device(device):
+        model = build_model(spec, shape).eval()
+        seen: dict[str, tuple[int, ...]] = {}
+        handles = [m.register_forward_hook(lambda mod, a, out, n=n: seen.__setitem__(n, tuple(out.shape[1:])))
+                   for n, m in model.named_children()]
+        with torch.no_grad():
+            model(torch.zeros(1, *shape))
     for h in handles:
         h.remove()
     modules = dict(model.named_children())
     rows = tuple(CheckRow(r.name, r.out_shape, seen.get(r.name), r.params,
                           sum(p.numel() for p in modules[r.name].parameters())) for r in analysis.layers)
-    info = torchinfo.summary(model, input_size=(1, *shape), verbose=0)
-    return CrossCheck(rows, analysis.params, sum(p.numel() for p in model.parameters()), info.total_params,
-                      torchinfo_mult_adds(analysis), info.total_mult_adds, time.perf_counter() - t0)
+    info = torchinfo.summary(model, input_size=(1, *shape), verbose=0) if device == "cpu" else None
+    return CrossCheck(rows, analysis.params, sum(p.numel() for p in model.parameters()),
+                      info and info.total_params, torchinfo_mult_adds(analysis), info and info.total_mult_adds,
+                      time.perf_counter() - t0, device)
 
 
 @dataclass(frozen=True)
@@ -87,21 +113,24 @@ class LargerInput:
     failed_at: str | None                              # the layer PyTorch stopped at
     error: str                                         # PyTorch's own message
     explanation: str
+    device: str = "cpu"                                # "meta": too large to run, the meta device's message
 
 
-def larger_input(spec, built_for=(3, 32, 32), run_on=(3, 64, 64)) -> LargerInput:
+def larger_input(spec, built_for=(3, 32, 32), run_on=(3, 64, 64), max_bytes: int = RUN_LIMIT_BYTES) -> LargerInput:
     import torch
 
     from .torch_bridge import build_model
 
     built_for, run_on = parse_shape(built_for), parse_shape(run_on)
-    model = build_model(spec, built_for).eval()
+    device = _device(spec, built_for, run_on, max_bytes)
+    with torch.device(device):
+        model = build_model(spec, built_for).eval()
     done: list[tuple[str, tuple[int, ...]]] = []
     handles = [m.register_forward_hook(lambda mod, a, out, n=n: done.append((n, tuple(out.shape[1:]))))
                for n, m in model.named_children()]
     names = [n for n, _ in model.named_children()]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torch.device(device):
             model(torch.zeros(1, *run_on))
         failed, error = None, ""
     except RuntimeError as err:
@@ -122,4 +151,4 @@ def larger_input(spec, built_for=(3, 32, 32), run_on=(3, 64, 64)) -> LargerInput
                 f"at {'×'.join(map(str, run_on))} the feature map is {'×'.join(map(str, got))} = {math.prod(got):,} values. "
                 "Convolutions and pools slide over any size, but a fully-connected layer has one weight per input, "
                 "so its input size is fixed." if expected else f"PyTorch stopped at {failed}.")
-    return LargerInput(tuple(done), failed, error, text)
+    return LargerInput(tuple(done), failed, error, text, device)

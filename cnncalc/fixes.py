@@ -8,20 +8,21 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .layers import Conv, Pair, Pool, sym_pad
-from .shapes import conv_axis, pool_axis
+from .shapes import pool_size, reads_every_row
 
 
 SPAN = 8  # candidates around the current value (and from the smallest values up) per setting
 
 
 def _axis_ok(n: int, k: int, s: int, p: int, d: int, pool: Pool | None) -> bool:
+    """Output ≥ 1 and every input row read (pool padding ≤ k/2, as PyTorch requires)."""
     if pool is not None:
         if p > k // 2:
             return False
-        ax = pool_axis(n, k, s, p, d, pool.ceil_mode)
+        out = pool_size(n, k, s, p, d, pool.ceil_mode)
     else:
-        ax = conv_axis(n, k, s, p, p, d)
-    return ax.size >= 1 and not ax.unread_count
+        out = (n + 2 * p - d * (k - 1) - 1) // s + 1
+    return reads_every_row(n, out, k, s, p, d)
 
 
 def _near(value: int, low: int, high: int) -> set[int]:

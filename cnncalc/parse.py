@@ -15,6 +15,8 @@ from typing import Callable
 from .layers import (ACTIVATIONS, Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten,
                      Layer, Linear, Pad, Pair, Pool, is_symmetric, layer_names, sym_pad)
 
+LAYER_TYPES = (Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten, Linear, Pool)
+
 
 class SpecError(ValueError):
     """A spec that cannot be read; the message names the layer, the token and a fix."""
@@ -112,7 +114,7 @@ def _build(kind: str, count: str | None, opts: dict[str, str], where: str) -> La
         return Linear(_int(count, "outputs", where), bias=_bool(opts.get("bias", "1"), "bias", where))
     if kind == "dropout":
         token = opts.get("p", count or "0.5")
-        if not re.fullmatch(r"(0(\.\d{1,12})?|1(\.0{1,12})?|\.\d{1,12})", token):
+        if not re.fullmatch(r"(\d+\.?\d*|\.\d+)([eE][-+]?\d{1,4})?", token) or not 0 <= float(token) <= 1:
             raise SpecError(f"{where}: dropout p='{token}' must be a probability from 0 to 1, e.g. p=0.5")
         return Dropout(float(token))
     if count is not None:
@@ -167,6 +169,10 @@ def _parse_cached(text: str) -> tuple[Layer, ...]:  # layers are frozen, so shar
 
 def parse_shape(text: str | tuple | list) -> tuple[int, ...]:
     """'3x32x32' or (3, 32, 32) → (C, H, W); '784' → (784,). Raises SpecError otherwise."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        text = (text,)      # 784: a flat input of N values
+    elif not isinstance(text, (str, tuple, list)):
+        text = repr(text)   # None, 3.5, b"…": not a shape (the message below names it)
     parts = text.lower().replace("×", "x").replace(",", "x").split("x") if isinstance(text, str) else list(text)
     try:
         shape = tuple(int(str(p).strip()) for p in parts)
@@ -176,6 +182,12 @@ def parse_shape(text: str | tuple | list) -> tuple[int, ...]:
         raise SpecError(f"input shape '{text}' must be C×H×W (e.g. 3x32x32) or N (e.g. 784), "
                         f"each a whole number from 1 to {MAX_SIZE:,}")
     return shape
+
+
+def _probability(p: float) -> str:
+    """0.5, 0.00001 — plain decimals up to 12 places; beyond, Python's exact shortest form (1e-13, 0.333…)."""
+    text = f"{p:.12f}".rstrip("0").rstrip(".") or "0"
+    return text if float(text) == p else repr(float(p))
 
 
 def _size(p: Pair, default: int | None = None) -> str | None:
@@ -210,7 +222,7 @@ FORMATTERS: dict[type, Callable[[Layer], str]] = {
     Flatten: lambda l: "flatten",
     Linear: lambda l: f"fc {l.out_features}" + _opts(bias=None if l.bias else "0"),
     BatchNorm: lambda l: "bn",
-    Dropout: lambda l: "dropout p=" + (f"{l.p:.12f}".rstrip("0").rstrip(".") or "0"),
+    Dropout: lambda l: "dropout p=" + _probability(l.p),
     Activation: lambda l: l.name,
 }
 
@@ -225,7 +237,16 @@ def format_spec(layers: tuple[Layer, ...] | list[Layer], sep: str = "; ") -> str
 
 
 def as_layers(spec: str | tuple[Layer, ...] | list[Layer]) -> tuple[Layer, ...]:
-    return parse_spec(spec) if isinstance(spec, str) else tuple(spec)
+    """Text through the parser; a sequence of layer objects as it is; anything else is a SpecError."""
+    if isinstance(spec, str):
+        return parse_spec(spec)
+    if isinstance(spec, (tuple, list)) and all(isinstance(layer, LAYER_TYPES) for layer in spec):
+        return tuple(spec)
+    got = type(spec).__name__
+    if isinstance(spec, (tuple, list)):
+        got += " holding " + ", ".join(sorted({type(x).__name__ for x in spec if not isinstance(x, LAYER_TYPES)}))
+    raise SpecError(f"a network is spec text (e.g. 'conv 32 k=5 p=2; relu; fc 10') or a list of cnncalc layers, "
+                    f"not a {got}")
 
 
 __all__ = ["SpecError", "parse_spec", "parse_layer", "parse_shape", "format_spec", "format_layer",

@@ -50,5 +50,9 @@ def formulas(field: Field, k: int, s: int, before: int, d: int, new: Field) -> d
     }
 
 
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+def number_text(x: float) -> str:
+    """Every digit of a field coordinate: 3.5, 499999.5, 1001001 — never 5e+05 (``:g`` keeps 6 digits)."""
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+_num = number_text

@@ -389,7 +389,7 @@ def error_text(r: LayerReport) -> str:
 
 def never_read(r: LayerReport) -> str:
     """The warning's text, for the page."""
-    return r.message.removeprefix("valid, but ").replace(" (PyTorch floors the division)", "")
+    return r.message.removeprefix("valid, but ")
 
 
 __all__ = ["Window", "window_positions", "sliding_window_frame", "sliding_window_chart", "figure_fits",

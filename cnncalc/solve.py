@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from .layers import AdaptiveAvgPool, Conv, Pool
 from .parse import as_layers
-from .shapes import conv_axis, pool_axis
+from .shapes import conv_axis, pool_axis, pool_size
 
 
 @dataclass(frozen=True)
@@ -66,14 +66,16 @@ def _axis_out(layers, n: int, axis: int) -> int:
     for layer in layers:
         if isinstance(layer, Conv):
             if layer.padding == "same":
+                if any(s != 1 for s in layer.stride):   # PyTorch refuses padding='same' with a stride
+                    return 0
                 continue
             (b, a) = layer.padding[axis]
-            n = conv_axis(n, layer.kernel[axis], layer.stride[axis], b, a, layer.dilation[axis]).size
+            n = (n + b + a - layer.dilation[axis] * (layer.kernel[axis] - 1) - 1) // layer.stride[axis] + 1
         elif isinstance(layer, Pool):
             if layer.padding[axis] > layer.kernel[axis] // 2:
                 return 0
-            n = pool_axis(n, layer.kernel[axis], layer.strides[axis], layer.padding[axis], layer.dilation[axis],
-                          layer.ceil_mode).size
+            n = pool_size(n, layer.kernel[axis], layer.strides[axis], layer.padding[axis], layer.dilation[axis],
+                          layer.ceil_mode)
         elif isinstance(layer, AdaptiveAvgPool):
             n = layer.output[axis]
         elif layer.kind in ("flatten", "fc"):
@@ -90,6 +92,8 @@ def input_sizes_for_output(spec, target: int, axis: int = 0, limit: int = 4096) 
     """
     layers = as_layers(spec)
     ranges: list[tuple[int, int]] = []
+    if target < 1:   # 0 is how _axis_out says "invalid", never a size a network produces
+        return ranges
     for n in range(1, limit + 1):
         if _axis_out(layers, n, axis) == target:
             if ranges and ranges[-1][1] == n - 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 
+from .receptive import number_text
 from .report import Analysis, LayerReport
 
 COLUMNS = ("layer", "spec", "output", "weights", "biases", "params", "fc_equivalent", "macs", "memory",
@@ -24,7 +25,7 @@ def pair_text(value, key: str = "", unavailable: tuple[str, ...] = ()) -> str:
         return "unavailable"
     if value is None:
         return "—"
-    a, b = (f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    a, b = (number_text(v) if isinstance(v, float) else str(v) for v in value)
     return a if a == b else f"{a}×{b}"
 
 

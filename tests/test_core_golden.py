@@ -3,6 +3,7 @@ formulas with values substituted, warnings and errors with their fixes, and the 
 real nn.Conv2d / nn.MaxPool2d)."""
 from __future__ import annotations
 
+import random
 import signal
 import time
 
@@ -13,6 +14,7 @@ from torch.nn import functional as F
 
 import cnncalc
 from cnncalc import Pool, analyze, divide_settings, input_sizes_for_output, same_padding
+from cnncalc.shapes import LISTED, conv_axis, reads_every_row
 from cnncalc.tables import numeric_rows, totals_row
 
 
@@ -189,6 +191,57 @@ def test_warning_last_row_unread_and_its_fix():
     assert _torch_runs(r.fix, (3, 32, 32)) == (8, 16, 16)
 
 
+def _unread_by_enumeration(n, out, k, s, before, d):
+    """The oracle: every tap of every window, one by one."""
+    read = {i * s + j * d - before for i in range(out) for j in range(k)}
+    return [r for r in range(n) if r not in read]
+
+
+def test_unread_rows_equal_enumerating_every_tap():
+    """20,000 seeded axes (n ≤ 60, k ≤ 12, s ≤ 15, d ≤ 9, padding ≤ 20): count and listed rows as enumerated."""
+    rng = random.Random(7)
+    checked = 0
+    while checked < 20_000:
+        n, k, s, d = rng.randint(1, 60), rng.randint(1, 12), rng.randint(1, 15), rng.randint(1, 9)
+        before, after = rng.randint(0, 20), rng.randint(0, 20)
+        ax = conv_axis(n, k, s, before, after, d)
+        if ax.size < 1:
+            continue
+        want = _unread_by_enumeration(n, ax.size, k, s, before, d)
+        assert (ax.unread_count, list(ax.unread)) == (len(want), want[:LISTED]), (n, k, s, before, after, d)
+        assert reads_every_row(n, ax.size, k, s, before, d) == (not want)   # what the fix search asks
+        checked += 1
+
+
+def test_unread_rows_of_a_huge_dilated_kernel():
+    """1,000,000 rows, k = 70,000, d = 2, s = 2: every tap i·2 + j·2 is even, so the 500,000 odd rows are
+    never read — and stride 1 (the fix) reaches them: i·1 + j·2 covers every row up to the last window."""
+    r = analyze("conv 1 k=70000x1 d=2x1 s=2x1", (1, 1_000_000, 1)).layers[0]
+    assert r.status == "warning" and "500,000 input rows (1, 3, 5" in r.message
+    assert "both multiples of 2" in r.message
+    fixed = analyze(r.fix, (1, 1_000_000, 1)).layers[0]
+    assert fixed.status == "ok", (r.fix, fixed.message)
+
+
+@pytest.mark.parametrize("spec, shape, why", [
+    ("conv 8 k=3 s=2", (1, 32, 32), "PyTorch floors the division"),             # row 31 after windows 0…28
+    ("avgpool k=3 s=16 p=1 ceil=1", (1, 4, 4), "ceil_mode's extra window would start past the input"),
+    ("conv 8 k=1 s=2", (1, 32, 32), "the stride 2 is larger than the 1-pixel window"),  # odd rows skipped
+    ("conv 1 k=2 d=5", (1, 7, 7), "gaps between the kernel's taps that 2 windows do not fill"),  # taps 0,5 / 1,6
+    ("conv 1 k=2 d=8 p=4", (1, 4, 4), "every window's taps fall in the padding"),   # taps −4…−1 and 4…7
+])
+def test_unread_rows_say_why(spec, shape, why):
+    r = analyze(spec, shape).layers[0]
+    assert r.status == "warning" and why in r.message, r.message
+
+
+def test_fix_the_grammar_cannot_write_is_no_fix():
+    """p=same with d = 1,000,000 and k = 5 would need p = 2,000,000, past the grammar's 1,000,000: the error
+    stands without a suggestion, and analyze does not raise."""
+    r = analyze("conv 1 k=5 d=1000000 s=2 p=same", (1, 8, 8)).layers[0]
+    assert r.status == "error" and r.fix is None
+
+
 @pytest.mark.parametrize("spec, shape, says, fix", [
     # output ≤ 0: ⌊(4 − 7)/1⌋ + 1 = −2; nearest: p=2 → ⌊(4 + 4 − 7)/1⌋ + 1 = 2 (p=1 still gives 0)
     ("conv 8 k=7", (3, 4, 4), "≤ 0", "conv 8 k=7 p=2"),
@@ -261,17 +314,22 @@ def test_groups_fix_keeps_other_errors():
     assert fixed.status != "error", f"suggested fix {r.fix!r} is itself invalid: {fixed.message}"
 
 
-@pytest.mark.parametrize("spec", ["maxpool k=4000", "conv 1 k=3 s=1000000", "conv 1 k=1000 d=1000"])
-def test_fix_search_is_fast_for_large_settings(spec):
+@pytest.mark.parametrize("spec, shape", [
+    ("maxpool k=4000", (1, 8, 8)), ("conv 1 k=3 s=1000000", (1, 8, 8)), ("conv 1 k=1000 d=1000", (1, 8, 8)),
+    # a million rows with a dilated kernel: the unread rows and every fix candidate cost O(n), not O(n·k)
+    ("conv 1 k=5000x1 d=2 s=2", (1, 1_000_000, 1)), ("conv 1 k=70000x1 d=2x1 s=2x1", (1, 1_000_000, 1)),
+    ("conv 1 k=1000x1 s=997x1 d=1009x1", (1, 1_000_000, 1)),
+])
+def test_fix_search_is_fast_for_large_settings(spec, shape):
     def stop(*_):
         raise TimeoutError
     old_handler = signal.signal(signal.SIGALRM, stop)
     old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, 1.5)
     t0 = time.monotonic()
     try:
-        r = analyze(spec, (1, 8, 8)).layers[0]
+        r = analyze(spec, shape).layers[0]
     except TimeoutError:
-        pytest.fail(f"analyze({spec!r}, (1, 8, 8)) did not finish in 1.5 s")
+        pytest.fail(f"analyze({spec!r}, {shape}) did not finish in 1.5 s")
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old_handler)
@@ -351,6 +409,15 @@ def test_input_sizes_for_output_by_forward(spec, modules, target, axis):
     got = input_sizes_for_output(spec, target, axis=axis, limit=60)
     expected = _as_ranges([n for n in range(1, 61) if _spatial_out(modules, n, axis) == target])
     assert got == expected and got
+
+
+def test_input_sizes_for_invalid_layers_or_targets_are_none():
+    """padding='same' with stride 2 is refused by PyTorch at every size; no valid network outputs size 0."""
+    with pytest.raises(ValueError, match="not supported for strided"):
+        nn.Conv2d(1, 1, 3, stride=2, padding="same")
+    assert input_sizes_for_output("conv 8 k=3 s=2 p=same", 5, limit=20) == []
+    assert input_sizes_for_output("conv 8 k=3", 0, limit=10) == []
+    assert input_sizes_for_output("conv 8 k=3 s=2", 5, limit=20) == [(11, 12)]   # ⌊(n − 3)/2⌋ + 1 = 5
 
 
 def test_input_sizes_for_lab_nets():

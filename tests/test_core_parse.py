@@ -33,8 +33,8 @@ pos_pair = st.one_of(pos.map(lambda v: (v, v)), st.tuples(pos, pos))
 nonneg_pair = st.one_of(nonneg.map(lambda v: (v, v)), st.tuples(nonneg, nonneg))
 conv_pad = st.one_of(st.just("same"), nonneg_pair.map(lambda p: ((p[0], p[0]), (p[1], p[1]))),
                      st.tuples(st.tuples(nonneg, nonneg), st.tuples(nonneg, nonneg)))
-# dropout probabilities the grammar can write: up to 12 decimals (tiny ones such as 1e-6 included)
-dropout_p = st.integers(0, 10**6).map(lambda n: n / 10**6)
+# any probability: plain decimals up to 12 places, else the shortest exact form (1e-13, 0.3333333333333333)
+dropout_p = st.one_of(st.integers(0, 10**6).map(lambda n: n / 10**6), st.floats(0, 1, allow_nan=False))
 
 
 @st.composite
@@ -85,6 +85,14 @@ def test_loose_text_normalises(text):
     canonical = format_spec(spec)
     assert parse_spec(canonical) == spec
     assert format_spec(parse_spec(canonical)) == canonical            # canonical text is a fixed point
+
+
+@pytest.mark.parametrize("p, text", [(1 / 3, "0.3333333333333333"), (1e-13, "1e-13"), (0.1 + 0.2, "0.30000000000000004"),
+                                     (0.25, "0.25"), (1.0, "1"), (0.0, "0")])
+def test_dropout_any_probability_round_trips(p, text):
+    """Rounding 1e-13 to 12 places would write p=0 (no dropout at all): exact forms instead."""
+    assert format_spec((Dropout(p),)) == f"dropout p={text}"
+    assert parse_spec(f"dropout p={text}") == (Dropout(p),)
 
 
 def test_dropout_small_p_round_trip():

@@ -27,6 +27,7 @@ from torch.nn import functional as F
 
 import cnncalc
 from cnncalc import Activation, BatchNorm, Conv, Pool, analyze, build_model
+from cnncalc.tables import row
 
 
 
@@ -276,3 +277,13 @@ def test_random_chain_fields_by_gradient(layers, data):
         assume(False)
     event(f"input {n}")
     check_field(layers, (1, n, n), target, unit=unit)
+
+
+def test_large_starts_keep_every_digit():
+    """start = 0 + (d·(k − 1)/2 − 0)·1 = 999,999/2 = 499,999.5 (``:g`` would print 500000); three k=3 convs
+    with stride 1000: start 1, then 1 + 1·1000 = 1,001, then 1,001 + 1·1,000,000 = 1,001,001 (not 1.001e+06)."""
+    r = analyze("conv 1 k=2 d=999999", (1, 1_000_000, 1_000_000)).layers[0]
+    assert r.start == (499_999.5, 499_999.5) and r.formula("start_H").endswith("= 499999.5")
+    assert row(r)["start"] == "499999.5"
+    deep = analyze("conv 1 k=3 p=0:2 s=1000; conv 1 k=3 p=0:2 s=1000; conv 1 k=3 p=0:2", (1, 1_000_000, 1_000_000))
+    assert deep.layers[2].start == (1_001_001, 1_001_001) and row(deep.layers[2])["start"] == "1001001"

@@ -150,7 +150,11 @@ with tab4:
     h = c[0].number_input("Height H", 1, 100_000, 1000, key="dm_bu_h")
     w = c[1].number_input("Width W", 1, 100_000, 1000, key="dm_bu_w")
     ch = c[2].number_input("Channels C", 1, 4096, 1, key="dm_bu_c")
-    kb = c[3].number_input("Window k", 1, 101, 10, key="dm_bu_k")
+    kb = c[3].number_input("Window k", 1, 101, 10, key="dm_bu_k",
+                           help="Side of the square window; at most the image's smaller side.")
+    if kb > min(h, w):
+        st.warning(f"A {kb}×{kb} window does not fit a {h}×{w} image: using k = {min(h, w)}, its smaller side.")
+        kb = min(h, w)
     bu = demos.blow_up(h, w, ch, kb)
     rows = [("Fully connected", "every output sees every input", "fc", "(H·W·C)·(H·W·C)"),
             ("Locally connected", f"each output sees a {kb}×{kb} window, own weights", "locally_connected",
@@ -163,9 +167,12 @@ with tab4:
             st.caption(f"{what} · {demos.size(bu.bytes(key))} as float32")
     for title, what, key, general in rows:
         st.latex(ui.to_latex(f"\\text{{{title}: }} {general} = {bu.formulas[key]}"))
-    st.success(f"**Sharing one {kb}×{kb} kernel needs {demos.human(bu.fc / bu.shared)}× fewer weights than a "
-               f"fully-connected layer** and {demos.human(bu.locally_connected / bu.shared)}× fewer than local "
-               "windows without sharing.")
+    # k ≤ min(H, W) ⇒ FC / shared = (H·W)² / k² ≥ H·W ≥ 1 and locally connected / shared = H·W ≥ 1: "fewer" holds
+    def fewer(n: int, than: str) -> str:   # n ≥ shared whenever k ≤ min(H, W), enforced above
+        return f"as many weights as {than}" if n == bu.shared else f"{demos.human(n / bu.shared)}× fewer weights than {than}"
+
+    st.success(f"**Sharing one {kb}×{kb} kernel needs {fewer(bu.fc, 'a fully-connected layer')}** and "
+               f"{fewer(bu.locally_connected, 'local windows without sharing')}.")
     st.caption(f"Weights only (bias=0). Biases would add one per output — {bu.biases:,} to the fully- and "
                f"locally-connected layers, {ch} to the convolution. Computed by cnncalc.analyze of "
                f"`conv {ch} k={kb} p=same bias=0` on a {ch}×{h}×{w} input.")

@@ -91,7 +91,10 @@ if not analysis.ok:
     bad = analysis.first_error
     st.warning(f"{bad.name} ('{bad.spec}'): {bad.message}" + (f" — try `{bad.fix}`" if bad.fix else ""))
 if len(shape) != 3 or not usable:
-    st.error("No layer here has a receptive field: the input must be C×H×W and the net must start with "
+    first = analysis.layers[0] if analysis.layers else None
+    st.error(f"No layer here has a receptive field: {first.name} is in error (see above); apply its fix first."
+             if first is not None and first.status == "error" and len(shape) == 3 else
+             "No layer here has a receptive field: the input must be C×H×W and the net must start with "
              "conv/pool layers.")
     st.stop()
 
@@ -183,7 +186,7 @@ with right:
                     f"input pixel (colours summed); mean of {inits} on {on}. **White:** theoretical field · "
                     "**cyan dashed:** central box (half the field per axis).")
 if result is not None:
-    st.success(interpretation(result) + (
+    (st.success if result.extent is not None else st.info)(interpretation(result) + (
         " Weights: trained — switch to random to see the field before training (Luo et al. 2016 saw the "
         "effective field grow during training)." if trained else
         " Weights: random (PyTorch's default init)" + ("; pick a trained network above to compare with training."

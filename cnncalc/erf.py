@@ -279,9 +279,12 @@ CENTRE_WEIGHTED = 1.15
 
 def interpretation(result: GradientField) -> str:
     """One sentence for the page: how concentrated the measured field is (said only when it is)."""
+    if result.box.clipped is None:
+        return ("This unit's whole field lies in the zero padding: no input pixel affects it, so there is no "
+                "gradient to measure. Pick a unit nearer the middle.")
     if result.extent is None:
-        return ("No gradient reaches the input for this unit (every path is switched off, e.g. all ReLUs "
-                "before it are off): try another unit, channel or input.")
+        return ("No gradient reaches the input for this unit: every path to it is switched off (for example all "
+                "the ReLUs before it output 0 on this input). Try another unit, channel or input.")
     fh, fw = result.box.size
     eh, ew = result.effective
     share = (f"{result.central_mass:.0%} of the gradient falls in the central box, which is "

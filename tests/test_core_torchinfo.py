@@ -149,3 +149,25 @@ def test_from_module_linear_over_last_axis():
     assert r.out_shape == (4, 30, 5) and r.params == 155        # PyTorch's own numbers (these hold)
     assert (r.weights, r.biases) == (model[1].weight.numel(), model[1].bias.numel()) == (150, 5), \
         f"weights {r.weights} + biases {r.biases} ≠ params {r.params}"
+
+
+# --- PyTorch runs that would not fit: the meta device -------------------------------------------------
+
+def test_run_bytes_of_the_lab_net_by_hand():
+    """float32: weights 1,191,170·4 = 4,764,680 B; input 3·32·32·4 = 12,288 B; the two largest activations,
+    conv1's and relu1's 32·32·32·4 = 131,072 B each → 5,039,112 B."""
+    from cnncalc.crosscheck import run_bytes
+    assert run_bytes(cnncalc.preset("lab").spec, (3, 32, 32)) == 4_764_680 + 12_288 + 2 * 131_072 == 5_039_112
+
+
+def test_larger_input_and_cross_check_on_the_meta_device():
+    from cnncalc.crosscheck import cross_check, larger_input
+    lab = cnncalc.preset("lab")
+    real = larger_input(lab.spec, (3, 32, 32), (3, 64, 64))
+    meta = larger_input(lab.spec, (3, 32, 32), (3, 64, 64), max_bytes=0)   # as if it did not fit
+    assert (real.device, meta.device) == ("cpu", "meta")
+    assert real.failed_at == meta.failed_at == "fc4" and real.shapes == meta.shapes
+    assert real.explanation == meta.explanation and "mat1 and mat2" in real.error
+    check = cross_check(lab.spec, (3, 32, 32), max_bytes=0)
+    assert check.device == "meta" and check.all_agree and check.torch_params == 1_191_170
+    assert check.torchinfo_params is None       # torchinfo needs a real pass

@@ -98,3 +98,35 @@ def test_quiz_hides_the_table_and_reveals_with_the_formula(open_page):
     assert any("off by the bias terms" in e.value and "51,264" in e.value for e in at.error)
     assert any("lfloor" in x.value for x in at.latex)        # the output-size formula, substituted
     assert any("51{,}200 + 64" in x.value for x in at.latex)  # params = weights + biases
+
+
+def test_huge_input_shows_exact_counts_past_int64(open_page):
+    """3×20,000×20,000 through the lab net: fc4's FC-equivalent (64·2,500·2,500)·1,000 = 4·10¹¹ fits int64,
+    but conv1's (3·20,000²)·(32·20,000²) = 1.536·10¹⁹ does not — shown as exact text, not an Arrow crash."""
+    at = open_page(PAGE)
+    at.text_input(key="analyzer_input").set_value("3x20000x20000").run()
+    assert not at.exception, at.exception
+    fc_eq = _table(at).set_index("layer")["fc_equivalent"]
+    assert fc_eq["conv1"] == f"{3 * 20_000**2 * 32 * 20_000**2:,}" == "15,360,000,000,000,000,000"
+
+
+def test_larger_input_above_4096_and_the_quiz_without_outputs(open_page):
+    at = open_page(PAGE)
+    _text_area(at).set_value("conv 8 k=3").run()
+    at.text_input(key="analyzer_input").set_value("1x3000x3000").run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="analyzer_larger").value == 6000      # twice the input, past the old 4096 cap
+    at.text_input(key="analyzer_input").set_value("3x32x32").run()
+    _text_area(at).set_value("conv 8 k=40; relu; fc 10").run()        # 40 > 32: no layer has an output
+    at.toggle(key="analyzer_quiz").set_value(True).run()
+    assert not at.exception, at.exception
+    assert any("No layer has an output to predict" in i.value for i in at.info)
+
+
+def test_cross_check_too_large_to_run_uses_the_meta_device(open_page):
+    """fc 1,000,000 on 1,000,000 inputs: 10¹² weights, 4 TB as float32 — shapes and numel from the meta device."""
+    at = open_page(PAGE, query={"spec": "fc 1000000", "input": "1000000"})
+    at.button(key="analyzer_check").click().run()
+    assert not at.exception, at.exception
+    assert any("All layers agree" in s.value and "1,000,001,000,000" in s.value for s in at.success)
+    assert any("meta device" in c.value for c in at.caption)

@@ -73,7 +73,7 @@ def test_warning_names_the_unread_row(at):
     assert torch.nn.Conv2d(3, 1, 3, 2)(torch.zeros(1, 3, 32, 32)).shape[-1] == 15
     assert metrics(at)["Output size H×W×N"] == "15×15×32"
     text = at.warning[0].value
-    assert "row (31)" in text and "column (31)" in text
+    assert "row (31)" in text and "column (31)" in text and "PyTorch floors the division" in text
     click(at, "fix")
     assert not at.warning and metrics(at)["Output size H×W×N"] == "16×16×32"
 
@@ -177,3 +177,10 @@ def test_quiz_mode_predict_then_reveal(at):
     next(b for b in at.button if b.label == "Reveal").click().run()
     assert any("Right: 32×32×32" in s.value for s in at.success)
     assert any("⌊" in x.value or "lfloor" in x.value for x in at.latex)  # the formula comes with the answer
+
+
+def test_figure_note_names_the_padding_when_the_input_is_small(at):
+    """1×1 input, k=3, p=20: 1 + 2·20 = 41 > 24 padded cells — the padding is what is too big, not the input."""
+    set_inputs(at, in_h=1, in_w=1, k_h=3, p_h=20)
+    note = next(i.value for i in at.info if "figure" in i.value)
+    assert "1×1 input is 41×41 once padded. Try less padding" in note

@@ -61,6 +61,13 @@ def test_pooling_table_and_blow_up_inputs(page):
     m = _metrics(at)
     assert m["Fully connected"] == "22,658,678,784" and m["Convolution"] == "900"
     assert m["Locally connected"] == "45,158,400"
+    # a window larger than the image is clamped to it, and the conclusion never says "0.0001× fewer"
+    for key, value in dict(dm_bu_h=1, dm_bu_w=1, dm_bu_c=1, dm_bu_k=101).items():
+        at.number_input(key=key).set_value(value)
+    at.run()
+    assert not at.exception
+    assert any("does not fit a 1×1 image" in w.value for w in at.warning)
+    assert any("as many weights as a fully-connected layer" in s.value for s in at.success)
 
 
 def _fake(source, limit, test_limit, epochs, seed=0, store=None, owner="", device="auto", on_progress=None):

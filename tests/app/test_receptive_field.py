@@ -162,3 +162,19 @@ def test_trained_run_before_and_after_training(tmp_path, monkeypatch):
     assert _metrics(at)["RF size"] == "36"  # the lab net's pool3 (the default layer is the last spatial one)
     at.radio(key="weights").set_value("random (before training)").run()
     assert not at.exception and any("Weights: random" in s.value for s in at.success)
+
+
+def test_unit_whose_field_is_all_padding_and_a_first_layer_in_error():
+    """conv k=1 p=20 on 4×4: output 44×44, unit (0, 0) reads padded pixel −20 only — no gradient, and the
+    page says why (not a green 'success', not a story about ReLUs: there are none)."""
+    at = _open({"spec": "conv 8 k=1 p=20", "input": "3x4x4"})
+    for s in at.slider:
+        if s.key.startswith(("i:", "j:")):
+            s.set_value(0)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("whole field lies in the zero padding" in i.value for i in at.info)
+    assert not any("ReLU" in s.value for s in at.success)
+    at = _open({"spec": "conv 8 k=3 g=3; conv 8 k=3", "input": "3x32x32"})   # 8 channels, 3 groups
+    assert not at.exception
+    assert at.error and "conv1 is in error" in at.error[0].value

@@ -38,7 +38,7 @@ def test_calculator_input_changes_the_output(page, app_url):
     page.goto(f"{app_url}/calculator")
     wait_for_app(page)
     main = page.get_by_test_id("stMain")
-    assert main.get_by_text("32×32×32").first.is_visible()        # 32×32×3, k=5, p=2, s=1, N=32
+    main.get_by_text("32×32×32").first.wait_for()                  # 32×32×3, k=5, p=2, s=1, N=32 (waits: a busy CPU)
     box = page.get_by_role("spinbutton", name="Padding p")
     box.fill("0")
     box.press("Enter")

@@ -7,10 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from cnncalc import SpecError, analyze, format_spec, parse_shape
+from cnncalc.crosscheck import RUN_LIMIT_TEXT
 
 AUTO_TORCH_PARAMS = 5_000_000  # build small nets in PyTorch without asking; VGG-size nets on a click
-META_NOTE = ("Run on PyTorch's meta device (real shape checks, no values): a real pass would need more than 1 GiB "
-             "of memory here, so its wording differs from the CPU's message.")
+META_NOTE = ("Run on PyTorch's meta device (real shape checks, no values): a real pass would need more than "
+             "{limit} of memory here, so its wording differs from the CPU's message.")
 
 
 def larger_input_section(prefix: str, result) -> None:
@@ -43,7 +44,7 @@ def larger_input_section(prefix: str, result) -> None:
         if outcome.failed_at:
             st.error(f"PyTorch, at `{outcome.failed_at}`: `{outcome.error}`")
         if outcome.device == "meta":
-            st.caption(META_NOTE)
+            st.caption(META_NOTE.format(limit=RUN_LIMIT_TEXT))
         st.info(outcome.explanation)
 
 
@@ -105,6 +106,6 @@ def cross_check_section(prefix: str, spec: str, input_shape: str) -> None:
            f"included) {check.ours_mult_adds:,} vs {check.torchinfo_mult_adds:,}" if check.torchinfo_params else "")
         + f" ({check.seconds:.2f} s).")
     if check.device == "meta":
-        st.caption("Shapes and parameter counts from PyTorch's meta device: a real pass would need more than "
-                   "1 GiB of memory here, and torchinfo needs a real pass, so it was skipped.")
+        st.caption(f"Shapes and parameter counts from PyTorch's meta device: a real pass would need more than "
+                   f"{RUN_LIMIT_TEXT} of memory here, and torchinfo needs a real pass, so it was skipped.")
     st.dataframe(df, hide_index=True, width="stretch")

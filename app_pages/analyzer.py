@@ -70,8 +70,8 @@ st.dataframe(table, hide_index=True, width="stretch", height=36 * (len(table) + 
                                             HEADERS))
 ui.metrics_row({label: total_text(result, key) for label, key in (
     ("parameters", "params"), ("MACs", "macs"), ("FLOPs", "flops"), ("activation memory (bytes)", "memory"))})
-if missing_note(result):
-    st.caption(f"The {missing_note(result)}. Fix the layers in error to get the network's totals.")
+if note := missing_note(result):
+    st.caption(f"The {note}. Fix the layers in error to get the network's totals.")
 
 with st.expander("Formulas of one layer, values substituted"):
     pick = st.selectbox("Layer", [r.name for r in result.layers if r.formulas], key="analyzer_formula_layer")

@@ -121,13 +121,7 @@ with tab_slide:
                    + ("−∞ for max pooling, never the maximum" if ss.mode == "Max pooling" else "zeros")
                    + "); orange: input no window ever reads. With dilation the taps have gaps between them.")
     else:
-        (pt, pb), (pl, pr) = slide.as_pad(pad)
-        ph, pw = ss.in_h + pt + pb, ss.in_w + pl + pr
-        too_big = (f"this one is {ss.in_h}×{ss.in_w}. Try a smaller input: the window moves the same way"
-                   if max(ss.in_h, ss.in_w) > slide.FIGURE_MAX_INPUT else
-                   f"this {ss.in_h}×{ss.in_w} input is {ph}×{pw} once padded. Try less padding")
-        st.info(f"The figure is drawn for inputs up to {slide.FIGURE_MAX_INPUT}×{slide.FIGURE_MAX_INPUT} "
-                f"({slide.FIGURE_MAX_PADDED}×{slide.FIGURE_MAX_PADDED} once padded); {too_big}.")
+        st.info(slide.figure_misfit(ss.in_h, ss.in_w, pad))
         small = [slide.small_size(n, k, s, b_, a_, d) for n, k, s, (b_, a_), d in
                  zip((ss.in_h, ss.in_w), layer.kernel, stride, pad, layer.dilation)]
         if None not in small:

@@ -167,8 +167,7 @@ with tab4:
             st.caption(f"{what} · {demos.size(bu.bytes(key))} as float32")
     for title, what, key, general in rows:
         st.latex(ui.to_latex(f"\\text{{{title}: }} {general} = {bu.formulas[key]}"))
-    # k ≤ min(H, W) ⇒ FC / shared = (H·W)² / k² ≥ H·W ≥ 1 and locally connected / shared = H·W ≥ 1: "fewer" holds
-    def fewer(n: int, than: str) -> str:   # n ≥ shared whenever k ≤ min(H, W), enforced above
+    def fewer(n: int, than: str) -> str:   # k ≤ min(H, W) above ⇒ FC/shared ≥ H·W ≥ 1, local/shared = H·W ≥ 1
         return f"as many weights as {than}" if n == bu.shared else f"{demos.human(n / bu.shared)}× fewer weights than {than}"
 
     st.success(f"**Sharing one {kb}×{kb} kernel needs {fewer(bu.fc, 'a fully-connected layer')}** and "

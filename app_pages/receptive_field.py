@@ -91,9 +91,9 @@ if not analysis.ok:
     bad = analysis.first_error
     st.warning(f"{bad.name} ('{bad.spec}'): {bad.message}" + (f" — try `{bad.fix}`" if bad.fix else ""))
 if len(shape) != 3 or not usable:
-    first = analysis.layers[0] if analysis.layers else None
-    st.error(f"No layer here has a receptive field: {first.name} is in error (see above); apply its fix first."
-             if first is not None and first.status == "error" and len(shape) == 3 else
+    bad = analysis.first_error
+    st.error(f"No layer here has a receptive field: {bad.name} is in error (see above); apply its fix first."
+             if bad is not None and len(shape) == 3 else
              "No layer here has a receptive field: the input must be C×H×W and the net must start with "
              "conv/pool layers.")
     st.stop()

@@ -17,23 +17,28 @@ from dataclasses import dataclass
 
 from .analyze import analyze
 from .parse import parse_shape
+from .report import Analysis
 
 
 RUN_LIMIT_BYTES = 1 << 30   # 1 GiB of float32 weights + activations for one image: fine on a laptop or a server
+RUN_LIMIT_TEXT = f"{RUN_LIMIT_BYTES / 2**30:g} GiB"
+
+
+def _pass_bytes(weights: int, run: Analysis) -> int:
+    """Float32 weights + the input + the two largest activations of ``run`` (a layer's input and output
+    are alive together). Layers that cannot be computed count 0: PyTorch stops there too."""
+    activations = sorted((r.memory or 0 for r in run.layers), reverse=True)[:2]
+    return 4 * (weights + math.prod(run.input_shape)) + sum(activations)
 
 
 def run_bytes(spec, built_for, run_on=None) -> int:
-    """Float32 bytes of one forward pass of one image: the weights (built at ``built_for``), the input, and
-    the two largest activations at ``run_on`` (a layer's input and output are alive together).
-    Layers that cannot be computed at ``run_on`` count 0: PyTorch stops there too."""
-    run_on = parse_shape(built_for if run_on is None else run_on)
-    weights = analyze(spec, built_for).params
-    activations = sorted((r.memory or 0 for r in analyze(spec, run_on).layers), reverse=True)[:2]
-    return 4 * (weights + math.prod(run_on)) + sum(activations)
+    """Float32 bytes of one forward pass of one image of ``run_on`` through the net built for ``built_for``."""
+    built = analyze(spec, built_for)
+    return _pass_bytes(built.params, built if run_on is None else analyze(spec, run_on))
 
 
-def _device(spec, built_for, run_on, max_bytes: int) -> str:
-    return "cpu" if run_bytes(spec, built_for, run_on) <= max_bytes else "meta"
+def _device(weights: int, run: Analysis, max_bytes: int) -> str:
+    return "cpu" if _pass_bytes(weights, run) <= max_bytes else "meta"
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,7 @@ def cross_check(spec, input_shape=(3, 32, 32), max_bytes: int = RUN_LIMIT_BYTES)
     t0 = time.perf_counter()
     shape = parse_shape(input_shape)
     analysis = analyze(spec, shape)
-    device = _device(spec, shape, shape, max_bytes)
+    device = _device(analysis.params, analysis, max_bytes)   # the analysis above, not a second one
     with torch.device(device):
         model = build_model(spec, shape).eval()
         seen: dict[str, tuple[int, ...]] = {}
@@ -122,7 +127,7 @@ def larger_input(spec, built_for=(3, 32, 32), run_on=(3, 64, 64), max_bytes: int
     from .torch_bridge import build_model
 
     built_for, run_on = parse_shape(built_for), parse_shape(run_on)
-    device = _device(spec, built_for, run_on, max_bytes)
+    device = _device(analyze(spec, built_for).params, analyze(spec, run_on), max_bytes)
     with torch.device(device):
         model = build_model(spec, built_for).eval()
     done: list[tuple[str, tuple[int, ...]]] = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .layers import Conv, Pair, Pool, sym_pad
-from .shapes import pool_size, reads_every_row
+from .shapes import conv_size, pool_size, reads_every_row
 
 
 SPAN = 8  # candidates around the current value (and from the smallest values up) per setting
@@ -21,7 +21,7 @@ def _axis_ok(n: int, k: int, s: int, p: int, d: int, pool: Pool | None) -> bool:
             return False
         out = pool_size(n, k, s, p, d, pool.ceil_mode)
     else:
-        out = (n + 2 * p - d * (k - 1) - 1) // s + 1
+        out = conv_size(n, k, s, p, p, d)
     return reads_every_row(n, out, k, s, p, d)
 
 

@@ -46,7 +46,7 @@ def formulas(field: Field, k: int, s: int, before: int, d: int, new: Field) -> d
     return {
         "rf": f"{field.rf} + {dk_paren}·{field.jump} = {new.rf}",
         "jump": f"{field.jump}·{s} = {new.jump}",
-        "start": f"{_num(field.start)} + (({dk})/2 − {before})·{field.jump} = {_num(new.start)}",
+        "start": f"{number_text(field.start)} + (({dk})/2 − {before})·{field.jump} = {number_text(new.start)}",
     }
 
 
@@ -54,5 +54,3 @@ def number_text(x: float) -> str:
     """Every digit of a field coordinate: 3.5, 499999.5, 1001001 — never 5e+05 (``:g`` keeps 6 digits)."""
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
-
-_num = number_text

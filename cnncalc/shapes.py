@@ -93,20 +93,27 @@ def reads_every_row(n: int, out: int, k: int, s: int, before: int, d: int) -> bo
     return _read_mask(n, out, k, s, before, d).find(0) == -1
 
 
+def conv_size(n: int, k: int, s: int, before: int, after: int, d: int = 1) -> int:
+    """Convolution output size: ⌊(n + p_before + p_after − d·(k − 1) − 1)/s⌋ + 1 (≤ 0: no valid output)."""
+    return (n + before + after - d * (k - 1) - 1) // s + 1
+
+
 def conv_axis(n: int, k: int, s: int, before: int, after: int, d: int = 1) -> Axis:
-    num = n + before + after - d * (k - 1) - 1
-    out = num // s + 1
+    out = conv_size(n, k, s, before, after, d)
     formula = f"⌊({_sub(n, before, after)} − {_eff(k, d)})/{s}⌋ + 1 = {out}"
     count, rows = _unread(n, out, k, s, before, d)
     return Axis(out, formula, rows, unread_count=count)
 
 
+def _ceiled(n: int, k: int, s: int, p: int, d: int) -> int:
+    return -(-(n + 2 * p - d * (k - 1) - 1) // s) + 1
+
+
 def pool_size(n: int, k: int, s: int, p: int, d: int = 1, ceil_mode: bool = False) -> int:
     """Pooling output size, PyTorch's rule: floor, or ceil minus the window that would start past n + p."""
-    num = n + 2 * p - d * (k - 1) - 1
     if not ceil_mode:
-        return num // s + 1
-    out = -(-num // s) + 1
+        return conv_size(n, k, s, p, p, d)
+    out = _ceiled(n, k, s, p, d)
     return out - 1 if out > 0 and (out - 1) * s >= n + p else out
 
 
@@ -116,7 +123,7 @@ def pool_axis(n: int, k: int, s: int, p: int, d: int = 1, ceil_mode: bool = Fals
         formula = f"⌊({_sub(n, p, p)} − {_eff(k, d)})/{s}⌋ + 1 = {out}"
         count, rows = _unread(n, out, k, s, p, d)
         return Axis(out, formula, rows, unread_count=count)
-    ceiled = -(-(n + 2 * p - d * (k - 1) - 1) // s) + 1
+    ceiled = _ceiled(n, k, s, p, d)
     dropped = out != ceiled
     formula = f"⌈({_sub(n, p, p)} − {_eff(k, d)})/{s}⌉ + 1 = {ceiled}"
     if dropped:

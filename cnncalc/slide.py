@@ -70,10 +70,21 @@ def window_positions(n_h: int, n_w: int, k: int | Pair, s: int | Pair, pad: int 
             for i, ys in enumerate(rows) for j, xs in enumerate(cols)]
 
 
-def figure_fits(n_h: int, n_w: int, pad: int | Pair | Pad) -> bool:
+def figure_misfit(n_h: int, n_w: int, pad: int | Pair | Pad) -> str:
+    """Why the figure is not drawn, naming what is too big — the input or its padding ('' when it fits)."""
     ((t, b), (l, r)) = as_pad(pad)
-    return (max(n_h, n_w) <= FIGURE_MAX_INPUT
-            and max(n_h + t + b, n_w + l + r) <= FIGURE_MAX_PADDED)
+    ph, pw = n_h + t + b, n_w + l + r
+    limits = (f"The figure is drawn for inputs up to {FIGURE_MAX_INPUT}×{FIGURE_MAX_INPUT} "
+              f"({FIGURE_MAX_PADDED}×{FIGURE_MAX_PADDED} once padded); ")
+    if max(n_h, n_w) > FIGURE_MAX_INPUT:
+        return limits + f"this one is {n_h}×{n_w}. Try a smaller input: the window moves the same way."
+    if max(ph, pw) > FIGURE_MAX_PADDED:
+        return limits + f"this {n_h}×{n_w} input is {ph}×{pw} once padded. Try less padding."
+    return ""
+
+
+def figure_fits(n_h: int, n_w: int, pad: int | Pair | Pad) -> bool:
+    return not figure_misfit(n_h, n_w, pad)
 
 
 def small_size(n: int, k: int, s: int, before: int, after: int, d: int = 1) -> int | None:
@@ -392,7 +403,7 @@ def never_read(r: LayerReport) -> str:
     return r.message.removeprefix("valid, but ")
 
 
-__all__ = ["Window", "window_positions", "sliding_window_frame", "sliding_window_chart", "figure_fits",
+__all__ = ["Window", "window_positions", "sliding_window_frame", "sliding_window_chart", "figure_fits", "figure_misfit",
            "small_size", "DEFAULTS", "LIMITS", "MODES", "normalize", "layer_from_fields", "fields_from_layer",
            "padding_of", "keep_size", "halve_options", "result_groups", "Row", "Group", "is_pool", "never_read",
            "window_too_big", "error_text",

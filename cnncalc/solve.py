@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from .layers import AdaptiveAvgPool, Conv, Pool
 from .parse import as_layers
-from .shapes import conv_axis, pool_axis, pool_size
+from .shapes import conv_axis, conv_size, pool_axis, pool_size
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def _axis_out(layers, n: int, axis: int) -> int:
                     return 0
                 continue
             (b, a) = layer.padding[axis]
-            n = (n + b + a - layer.dilation[axis] * (layer.kernel[axis] - 1) - 1) // layer.stride[axis] + 1
+            n = conv_size(n, layer.kernel[axis], layer.stride[axis], b, a, layer.dilation[axis])
         elif isinstance(layer, Pool):
             if layer.padding[axis] > layer.kernel[axis] // 2:
                 return 0

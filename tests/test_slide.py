@@ -204,3 +204,10 @@ def test_error_text_spells_out_the_padded_size():
     r = analyze([Conv(8, (40, 40), padding=((2, 2), (2, 2)))], (3, 32, 32)).layers[0]
     assert r.status == "error"
     assert "32 + 2 + 2 = 36" in slide.error_text(r)
+
+
+def test_figure_misfit_names_what_is_too_big():
+    """1×1 with p=20: 1 + 2·20 = 41 > 24 padded cells — the padding; 17×5: 17 > 16 — the input."""
+    assert slide.figure_misfit(16, 16, 4) == ""                                   # 16 + 8 = 24: fits
+    assert slide.figure_misfit(1, 1, 20).endswith("this 1×1 input is 41×41 once padded. Try less padding.")
+    assert "this one is 17×5. Try a smaller input" in slide.figure_misfit(17, 5, 0)

@@ -126,23 +126,36 @@ def replace_layer(prefix: str, index: int, new_layer: str) -> None:
 INT64_MAX = 2**63 - 1
 
 
-def count_columns(table, columns, headers: dict) -> dict:
-    """Column configs for exact counts: number columns, except that a column holding a count beyond int64
-    (the FC-equivalent of a 20,000² input is ~10²¹) becomes exact text in place (Arrow has no bigger integer,
-    and a float would round the last digits)."""
+def count_table(rows: list[dict], columns, headers: dict):
+    """A DataFrame and its column configs for exact counts. pandas turns an int column holding a None into
+    float64, which rounds every count above 2⁵³ (the FC-equivalent of a 30,001² input is 8.1·10¹⁷): count
+    columns are built as nullable Int64 instead, and a column with a count beyond int64 (a 20,000² input
+    gives ~10¹⁹) as exact text — Arrow has no larger integer."""
+    import pandas as pd
+    frame = pd.DataFrame(rows)
     config = {}
     for c in columns:
-        if any(isinstance(v, int) and v > INT64_MAX for v in table[c]):
-            table[c] = [fmt(v) if isinstance(v, int) else None for v in table[c]]
+        values = [r[c] for r in rows]
+        if any(v is not None and v > INT64_MAX for v in values):
+            frame[c] = pd.Series([None if v is None else fmt(v) for v in values], dtype=object)
             config[c] = st.column_config.TextColumn(headers[c])
         else:
+            frame[c] = pd.array(values, dtype="Int64")
             config[c] = st.column_config.NumberColumn(headers[c], format="localized")
-    return config
+    return frame, config
+
+
+METRIC_CHARS = 13  # a metric's value longer than this is cut with "…" in a quarter of the page
 
 
 def metrics_row(values: dict) -> None:
-    for col, (label, value) in zip(st.columns(len(values)), values.items()):
-        col.metric(label, fmt(value))
+    """One row of metrics; two per row when a value is too long to show whole in a narrow column."""
+    texts = {label: fmt(value) for label, value in values.items()}
+    per_row = len(texts) if max(map(len, texts.values()), default=0) <= METRIC_CHARS else 2
+    items = list(texts.items())
+    for start in range(0, len(items), per_row):
+        for col, (label, text) in zip(st.columns(per_row), items[start:start + per_row]):
+            col.metric(label, text)
 
 
 def quiz_block(questions, prefix: str) -> None:

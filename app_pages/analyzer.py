@@ -64,10 +64,10 @@ if st.toggle("Quiz: predict, then reveal", key="analyzer_quiz",
     ui.quiz_block(quiz.layer_questions(result[pick]), f"anquiz_{abs(hash((state.spec, str(result.input_shape), pick)))}")
     st.stop()  # the table, charts and totals would give the answers away
 
-table = pd.DataFrame(numeric_rows(result))
+table, counts = ui.count_table(numeric_rows(result), ("weights", "biases", "params", "fc_equivalent", "macs", "memory"),
+                               HEADERS)
 st.dataframe(table, hide_index=True, width="stretch", height=36 * (len(table) + 1) + 3, placeholder="—",
-             column_config=ui.count_columns(table, ("weights", "biases", "params", "fc_equivalent", "macs", "memory"),
-                                            HEADERS))
+             column_config=counts)
 ui.metrics_row({label: total_text(result, key) for label, key in (
     ("parameters", "params"), ("MACs", "macs"), ("FLOPs", "flops"), ("activation memory (bytes)", "memory"))})
 if note := missing_note(result):

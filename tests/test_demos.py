@@ -216,6 +216,8 @@ def test_blow_up_megapixel():
     assert b.bytes("fc") == 4 * 10**12
     assert b.formulas["fc"].endswith("1,000,000,000,000")
     assert demos.human(b.fc) == "10¹²" and demos.size(b.bytes("fc")) == "4.0 TB"
+    # 3×3 image, k=3: FC (9)² = 81, shared 9 → 81 / 9 = 9, written as 9, not 9.0·10⁰
+    assert [demos.human(x) for x in (81, 81 / 9, 2.5, 1000, 1500)] == ["81", "9", "2.5", "10³", "1.5·10³"]
 
 
 def test_blow_up_rgb():

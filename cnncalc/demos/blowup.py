@@ -35,9 +35,12 @@ def blow_up(h: int = 1000, w: int = 1000, c: int = 1, kernel: int = 10) -> BlowU
 
 
 def human(n: float) -> str:
-    """10^12 → '10¹²'-style powers of ten for round numbers, else 1.2·10⁹; bytes as kB…TB via :func:`size`."""
+    """10^12 → '10¹²'-style powers of ten for round numbers, else 1.2·10⁹; below 1000 the plain number (81,
+    9, 2.5 — not 9.0·10⁰); bytes as kB…TB via :func:`size`."""
     if n <= 0:
         return "0"
+    if n < 1000:
+        return f"{n:,.0f}" if float(n).is_integer() else f"{n:.3g}"
     e = int(math.floor(math.log10(n)))
     m = n / 10 ** e
     sup = str(e).translate(str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻"))

@@ -130,3 +130,13 @@ def test_cross_check_too_large_to_run_uses_the_meta_device(open_page):
     assert not at.exception, at.exception
     assert any("All layers agree" in s.value and "1,000,001,000,000" in s.value for s in at.success)
     assert any("meta device" in c.value for c in at.caption)
+
+
+def test_counts_between_2_53_and_int64_keep_every_digit(open_page):
+    """1×30,001×30,001 through conv 1 k=1: FC-equivalent = 900,060,001² = 810,108,005,400,120,001 — odd and
+    above 2⁵³, so a float64 column would print a rounded neighbour; relu's empty cell must not cause that."""
+    at = open_page(PAGE, query={"spec": "conv 1 k=1; relu", "input": "1x30001x30001"})
+    assert not at.exception, at.exception
+    fc_eq = _table(at).set_index("layer")["fc_equivalent"]
+    assert int(fc_eq["conv1"]) == 900_060_001**2 == 810_108_005_400_120_001
+    assert _metric(at, "MACs") == f"{900_060_001:,}"              # 1·1·1·1 per output position

@@ -1,26 +1,11 @@
-"""cnncalc — the Streamlit app. A router only: each page lives in app_pages/ and calls the core once.
+"""cnncalc — the Streamlit app. A router only: the pages are listed in ui/nav.py and live in ui/pages/.
 
-The folder is not called pages/: Streamlit treats a folder of that name as its older multipage layout and
-serves a direct link such as /analyzer from it, without this router (no wide layout, a bare page list)."""
+They are not in a top-level pages/ folder: Streamlit treats a folder of that name as its older multipage
+layout and serves a direct link such as /analyzer from it, without this router (no wide layout, a bare
+page list)."""
 import streamlit as st
 
+from ui.nav import navigation
+
 st.set_page_config(page_title="cnncalc — CNN calculator", page_icon="🧮", layout="wide")
-
-PAGES = {
-    "Start": [st.Page("app_pages/home.py", title="Home", icon="🏠", default=True)],
-    "Arithmetic": [
-        st.Page("app_pages/calculator.py", title="Layer calculator", icon="🧮"),
-        st.Page("app_pages/analyzer.py", title="Network analyzer", icon="📋"),
-        st.Page("app_pages/receptive_field.py", title="Receptive fields", icon="🎯"),
-    ],
-    "Experiments": [
-        st.Page("app_pages/training.py", title="Training", icon="📈"),
-        st.Page("app_pages/dense_maps.py", title="Dense score maps", icon="🗺️"),
-    ],
-    "Classroom": [
-        st.Page("app_pages/demos.py", title="Why convolutions", icon="🧠"),
-        st.Page("app_pages/companion.py", title="Lab companion", icon="📝"),
-    ],
-}
-
-st.navigation(PAGES).run()
+st.navigation(navigation()).run()

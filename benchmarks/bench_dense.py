@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from cnncalc import build_model, preset  # noqa: E402
-from cnncalc.fcn import convolutionalize, geometry, score_maps, sliding_window  # noqa: E402
+from cnncalc.pytorch.fcn import convolutionalize, geometry, score_maps, sliding_window  # noqa: E402
 
 
 def best_of(fn, repeat: int = 3) -> float:

@@ -12,7 +12,7 @@ from typing import Callable
 from .fixes import nearest_layer
 from .layers import (Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten, Layer, Linear, Pool,
                      layer_names)
-from .parse import SpecError, as_layers, format_layer, parse_shape
+from .parse import SpecError, as_layers, format_layer, format_shape, parse_shape
 from .receptive import Field, formulas as rf_formulas, step
 from .report import BYTES_PER_VALUE, Analysis, LayerReport
 from .shapes import Axis, conv_axis, describe_unread, pool_axis
@@ -162,7 +162,7 @@ def _linear(layer: Linear, state: State, name: str) -> dict:
          "biases": f"{n_out} (one per output)" if biases else "0 (bias=0)",
          "fc_equivalent": f"{n_in:,}·{n_out:,} = {weights:,} (it is one)",
          "macs": f"{n_in:,}·{n_out:,} = {weights:,}", "rf": "every unit sees the whole input"}
-    message = f"flattens the {'×'.join(map(str, state.shape))} input to {n_in:,} features first" \
+    message = f"flattens the {format_shape(state.shape)} input to {n_in:,} features first" \
         if len(state.shape) == 3 else ""
     return dict(shape=(n_out,), weights=weights, biases=biases, fc_equivalent=weights,
                 locally_connected=weights + biases, macs=weights, flops=2 * weights + biases, formulas=f,

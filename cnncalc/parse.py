@@ -13,7 +13,7 @@ import re
 from typing import Callable
 
 from .layers import (ACTIVATIONS, Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten,
-                     Layer, Linear, Pad, Pair, Pool, is_symmetric, layer_names, sym_pad)
+                     Layer, Linear, Pad, Pair, Pool, is_symmetric, layer_names)
 
 LAYER_TYPES = (Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten, Linear, Pool)
 
@@ -158,10 +158,16 @@ def parse_spec(text: str) -> tuple[Layer, ...]:
     return _parse_cached(text)
 
 
+def split_spec(text: str) -> list[str]:
+    """The layers' texts of a spec, in order, as the parser reads them: lines split on ``;``, a ``#`` comment
+    running to the end of its line, blanks dropped. ``'conv 8 # first; relu\nfc 10'`` → ['conv 8', 'fc 10']."""
+    return [piece.strip() for line in text.splitlines() for piece in line.split("#", 1)[0].split(";")
+            if piece.strip()]
+
+
 @functools.lru_cache(maxsize=256)
 def _parse_cached(text: str) -> tuple[Layer, ...]:  # layers are frozen, so sharing them is safe
-    pieces = [p.split("#", 1)[0].strip() for line in text.splitlines() for p in line.split("#", 1)[0].split(";")]
-    pieces = [p for p in pieces if p]
+    pieces = split_spec(text)
     if not pieces:
         raise SpecError("the spec is empty; write layers such as 'conv 32 k=5 p=2; relu; maxpool k=2; fc 10'")
     return tuple(parse_layer(p, i) for i, p in enumerate(pieces))
@@ -182,6 +188,23 @@ def parse_shape(text: str | tuple | list) -> tuple[int, ...]:
         raise SpecError(f"input shape '{text}' must be C×H×W (e.g. 3x32x32) or N (e.g. 784), "
                         f"each a whole number from 1 to {MAX_SIZE:,}")
     return shape
+
+
+def as_hw(size) -> tuple[int, int] | None:
+    """An image size as (H, W): ``32`` → (32, 32); ``(h, w)`` and ``(c, h, w)`` → (h, w); None stays None.
+    Raises ValueError for a size that is not positive."""
+    if size is None:
+        return None
+    h, w = (size, size) if isinstance(size, int) or hasattr(size, "__index__") else tuple(size)[-2:]
+    if int(h) < 1 or int(w) < 1:
+        raise ValueError(f"size must be positive, got {size!r}")
+    return int(h), int(w)
+
+
+def format_shape(shape, sep: str = "×") -> str:
+    """(3, 32, 32) → '3×32×32' (C×H×W, the order used everywhere; ``sep="x"`` for a typed input box);
+    () or None → '—'."""
+    return sep.join(map(str, shape)) if shape else "—"
 
 
 def _probability(p: float) -> str:
@@ -249,5 +272,6 @@ def as_layers(spec: str | tuple[Layer, ...] | list[Layer]) -> tuple[Layer, ...]:
                     f"not a {got}")
 
 
-__all__ = ["SpecError", "parse_spec", "parse_layer", "parse_shape", "format_spec", "format_layer",
+__all__ = ["SpecError", "parse_spec", "parse_layer", "parse_shape", "format_shape", "split_spec", "format_spec",
+           "format_layer",
            "as_layers", "layer_names"]

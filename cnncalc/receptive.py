@@ -13,6 +13,9 @@ part outside is padding). A negative ``start`` means unit 0 is centred inside th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
+
+from .parse import as_hw
 
 
 @dataclass(frozen=True)
@@ -54,3 +57,61 @@ def number_text(x: float) -> str:
     """Every digit of a field coordinate: 3.5, 499999.5, 1001001 — never 5e+05 (``:g`` keeps 6 digits)."""
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
+
+# --- the input pixels one unit sees ---------------------------------------------------------------
+
+Box = tuple[int, int, int, int]
+"""(top, left, bottom, right), inclusive, in input pixels."""
+
+
+class FieldBox(NamedTuple):
+    """The input pixels a unit sees: ``unclipped`` may reach into padding (negative, or past the image);
+    ``clipped`` is the part inside the image (None when the whole field lies in padding)."""
+
+    unclipped: Box
+    clipped: Box | None
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        t, l, b, r = self.unclipped
+        return (t + b) / 2, (l + r) / 2
+
+    @property
+    def size(self) -> tuple[int, int]:
+        t, l, b, r = self.unclipped
+        return b - t + 1, r - l + 1
+
+
+def _check(report, i: int, j: int) -> None:
+    if report.rf is None or "rf" in report.unavailable:
+        raise ValueError(f"{report.name}: receptive field unavailable"
+                         + (f" ({report.message})" if report.message else ""))
+    shape = report.out_shape
+    if shape is None or len(shape) != 3:
+        raise ValueError(f"{report.name} is not a spatial layer (output {shape}): it has no units (i, j)")
+    _, oh, ow = shape
+    if not (0 <= i < oh and 0 <= j < ow):
+        raise ValueError(f"unit ({i}, {j}) is outside {report.name}'s {oh}×{ow} output: "
+                         f"i must be 0…{oh - 1}, j 0…{ow - 1}")
+
+
+def field_box(report, i: int, j: int, image_size=None) -> FieldBox:
+    """Rows and columns of input pixels seen by unit (i, j) of the layer in ``report`` (a LayerReport).
+
+    ``image_size`` is (H, W), (C, H, W) or N, the size the report was analyzed at; it is needed to clip the
+    bottom/right side. Without it only the top/left side is clipped (at pixel 0).
+    """
+    _check(report, i, j)
+    bounds = []
+    for unit, rf, jump, start in zip((i, j), report.rf, report.jump, report.start):
+        centre = start + unit * jump
+        half = (rf - 1) / 2
+        bounds.append((int(round(centre - half)), int(round(centre + half))))
+    (t, b), (l, r) = bounds
+    size = as_hw(image_size)
+    h, w = size if size is not None else (None, None)
+    ct, cl = max(t, 0), max(l, 0)
+    cb = b if h is None else min(b, h - 1)
+    cr = r if w is None else min(r, w - 1)
+    clipped = (ct, cl, cb, cr) if ct <= cb and cl <= cr else None
+    return FieldBox((t, l, b, r), clipped)

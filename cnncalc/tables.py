@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 
+from .parse import format_shape
 from .receptive import number_text
 from .report import Analysis, LayerReport
 
@@ -14,10 +15,6 @@ HEADERS = {"layer": "layer", "spec": "spec", "output": "output", "weights": "wei
            "params": "params", "fc_equivalent": "FC-equivalent", "macs": "MACs", "memory": "memory (B)",
            "rf": "RF", "jump": "jump", "start": "start", "status": "status",
            "message": "message"}
-
-
-def shape_text(shape: tuple[int, ...] | None) -> str:
-    return "—" if shape is None else "×".join(map(str, shape))
 
 
 def pair_text(value, key: str = "", unavailable: tuple[str, ...] = ()) -> str:
@@ -38,7 +35,7 @@ def _num(value: int | None, key: str, unavailable: tuple[str, ...]) -> str | int
 def row(r: LayerReport) -> dict:
     """One table row with raw integers (formatting is the renderer's job) and text for pairs."""
     u = r.unavailable
-    return {"layer": r.name, "spec": r.spec, "output": shape_text(r.out_shape),
+    return {"layer": r.name, "spec": r.spec, "output": format_shape(r.out_shape),
             "weights": _num(r.weights, "weights", u), "biases": _num(r.biases, "biases", u),
             "params": _num(r.params, "params", u), "fc_equivalent": _num(r.fc_equivalent, "fc_equivalent", u),
             "macs": _num(r.macs, "macs", u), "memory": _num(r.memory, "memory", u),
@@ -91,7 +88,7 @@ def missing_note(analysis: Analysis) -> str:
 def totals_row(analysis: Analysis) -> dict:
     out = {c: "" for c in EXPORT_COLUMNS}
     out.update({key: total_text(analysis, key) for key in ("weights", "biases", "params", "macs", "memory")})
-    out.update(layer="total", output=shape_text(analysis.output_shape), message=missing_note(analysis))
+    out.update(layer="total", output=format_shape(analysis.output_shape), message=missing_note(analysis))
     return out
 
 

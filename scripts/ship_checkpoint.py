@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnncalc.models import SHIPPED, SHIPPED_META  # noqa: E402
+from cnncalc.pytorch.models import SHIPPED, SHIPPED_META  # noqa: E402
 from cnncalc.train.data import class_names  # noqa: E402
 from cnncalc.train.store import RunStore  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""The lab companion's answers (cnncalc.companion) against hand-worked numbers."""
+"""The lab companion's answers (cnncalc.classroom.companion) against hand-worked numbers."""
 import argparse
 import math
 import os
@@ -7,73 +7,81 @@ import numpy as np
 import pytest
 import torch
 
-from cnncalc import companion as cc
+from cnncalc import comparisons, solve
+from cnncalc.classroom.companion import arithmetic as ca
+from cnncalc.classroom.companion import improvements as ci
+from cnncalc.classroom.companion import questions as cq
+from cnncalc.classroom.companion import references as refs
+from cnncalc.classroom.companion import runs as cr
+from cnncalc.classroom.companion import training as ct
+from cnncalc.train.data import local_cifar10
+from ui.nav import BY_KEY
 from cnncalc.train.config import LADDER, LAB_MEAN, LAB_STD, TrainConfig
 
 
 # --- the questions --------------------------------------------------------------------------------------
 
 def test_34_questions_in_three_parts_each_with_a_known_page():
-    assert [q.number for q in cc.QUESTIONS] == list(range(1, 35))
-    assert [q.part for q in cc.QUESTIONS] == [1] * 12 + [2] * 6 + [3] * 16
-    assert all(q.title.endswith("?") and q.pages and set(q.pages) <= set(cc.PAGES) for q in cc.QUESTIONS)
+    assert [q.number for q in cq.QUESTIONS] == list(range(1, 35))
+    assert [q.part for q in cq.QUESTIONS] == [1] * 12 + [2] * 6 + [3] * 16
+    assert all(q.title.endswith("?") and q.pages and set(q.pages) <= set(BY_KEY) for q in cq.QUESTIONS)
 
 
 def test_filter_matches_every_word_case_insensitively():
-    assert len(cc.matching("")) == len(cc.matching("   ")) == 34
-    assert [q.number for q in cc.matching("Dropout")] == [29, 31, 32, 33]
-    assert [q.number for q in cc.matching("receptive field")] == [7]
-    assert [q.number for q in cc.matching("34.")] == [34]
-    assert cc.matching("no such words here") == []
+    assert len(cq.matching("")) == len(cq.matching("   ")) == 34
+    assert [q.number for q in cq.matching("Dropout")] == [29, 31, 32, 33]
+    assert [q.number for q in cq.matching("receptive field")] == [7]
+    assert [q.number for q in cq.matching("34.")] == [34]
+    assert cq.matching("no such words here") == []
 
 
 def test_reference_results_cover_the_ladder_and_name_their_source():
-    assert list(cc.REFERENCE) == list(LADDER)
-    assert (cc.REFERENCE["1 baseline"].students, cc.REFERENCE["1 baseline"].measured) == (72.6, 72.9)
-    last = cc.REFERENCE["5 + dropout 0.5 + batch norm"]
+    assert list(refs.REFERENCE) == list(LADDER)
+    assert (refs.REFERENCE["1 baseline"].students, refs.REFERENCE["1 baseline"].measured) == (72.6, 72.9)
+    last = refs.REFERENCE["5 + dropout 0.5 + batch norm"]
     assert (last.students, last.measured, last.students_loss, last.measured_loss) == (84.3, 83.7, 0.49, 0.54)
-    assert "not computed by this app" in cc.REFERENCE_SOURCE
+    assert "not computed by this app" in refs.REFERENCE_SOURCE
 
 
 # --- Part 1 ----------------------------------------------------------------------------------------------
 
 def test_q1_one_convolution():
-    r = cc.one_conv(32, 32, 3, k=5, p=2, s=1, n=32)          # the lab's conv1
+    r = ca.one_conv(32, 32, 3, k=5, p=2, s=1, n=32)          # the lab's conv1
     assert r.out_shape == (32, 32, 32)
     assert (r.weights, r.biases, r.params) == (32 * 3 * 5 * 5, 32, 2_432)
     assert r.fc_equivalent == (32 * 32 * 3) * (32 * 32 * 32) == 100_663_296
-    r = cc.one_conv(7, 9, 1, k=3, p=0, s=2, n=4)   # ⌊(7 − 3)/2⌋ + 1 = 3 wide, ⌊(9 − 3)/2⌋ + 1 = 4 high
+    r = ca.one_conv(7, 9, 1, k=3, p=0, s=2, n=4)   # ⌊(7 − 3)/2⌋ + 1 = 3 wide, ⌊(9 − 3)/2⌋ + 1 = 4 high
     assert r.out_shape == (4, 4, 3) and r.params == 4 * 9 + 4 and r.fc_equivalent == 63 * 48
-    assert cc.one_conv(3, 3, 1, k=5, p=0, s=1, n=1).status == "error"
+    assert ca.one_conv(3, 3, 1, k=5, p=0, s=1, n=1).status == "error"
 
 
 def test_q2_shared_vs_locally_connected_vs_fully_connected():
-    sh = cc.sharing()
+    sh = ca.sharing()
     assert sh.shared == 2_432
     assert sh.locally_connected == 32 * 32 * 2_400 + 32 * 32 * 32 == 2_490_368
     assert sh.fully_connected == 100_663_296
     assert sh.lc_ratio == 1024 and sh.fc_ratio == pytest.approx(100_663_296 / 2_400)
-    e = cc.equivariance_1d()
+    e = ca.equivariance_1d()
     assert e.equivariant and e.out_of_shifted == e.shifted_out != e.out
 
 
 def test_q3_pooling_shift_invariance_and_pool1():
     signal = [9, 0, 0, 0, 3, 1]
-    assert cc.maxpool1d(signal) == [9, 0, 3] == cc.maxpool1d(cc.shifted(signal, 1))
-    assert cc.maxpool1d(cc.shifted(signal, 2)) == [0, 9, 0]
-    pool = cc.lab_analysis()["pool1"]
+    assert ca.maxpool1d(signal) == [9, 0, 3] == ca.maxpool1d(ca.shifted(signal, 1))
+    assert ca.maxpool1d(ca.shifted(signal, 2)) == [0, 9, 0]
+    pool = ca.lab_analysis()["pool1"]
     assert pool.out_shape == (32, 16, 16) and pool.memory == 32 * 16 * 16 * 4 == 32_768
 
 
 def test_q4_larger_input_fails_at_fc4_with_pytorchs_error():
-    r = cc.lab_larger_input(64)
+    r = ca.lab_larger_input(64)
     assert r.failed_at == "fc4" and "1x4096 and 1024x1000" in r.error
     assert dict(r.shapes)["pool3"] == (64, 8, 8)
-    assert cc.lab_larger_input(36).failed_at is None      # ⌊36/2⌋ = 18 → 9 → 4: still 4×4 at pool3
+    assert ca.lab_larger_input(36).failed_at is None      # ⌊36/2⌋ = 18 → 9 → 4: still 4×4 at pool3
 
 
 def test_q5_q6_fc_as_convolution_and_map_size():
-    conv = cc.lab_conversion()
+    conv = ca.lab_conversion()
     fc4, fc5 = conv.steps
     assert (fc4.weight_before, fc4.weight_after) == ((1000, 1024), (1000, 64, 4, 4))
     assert (fc5.weight_before, fc5.weight_after) == ((10, 1000), (10, 1000, 1, 1))
@@ -85,43 +93,43 @@ def test_q5_q6_fc_as_convolution_and_map_size():
 
 
 def test_q7_receptive_fields():
-    rf = {r.name: (r.rf[0], r.jump[0]) for r in cc.receptive_fields()}
+    rf = {r.name: (r.rf[0], r.jump[0]) for r in ca.receptive_fields()}
     # 5; 5 + 1 = 6 (pool1, jump 2); 6 + 4·2 = 14; 14 + 2 = 16 (jump 4); 16 + 4·4 = 32; 32 + 4 = 36 (jump 8)
     assert rf == {"conv1": (5, 1), "conv2": (14, 2), "conv3": (32, 4), "pool3": (36, 8)}
 
 
 def test_q8_same_padding():
     for k, before, after in ((3, 1, 1), (5, 2, 2), (4, 1, 2)):
-        c = cc.same_check(k)
+        c = ca.same_check(k)
         assert (c.padding.before, c.padding.after) == (before, after)
         assert c.report.out_shape == (1, 32, 32)
-    assert cc.same_check(3, d=2).padding.total == 4
+    assert ca.same_check(3, d=2).padding.total == 4
 
 
 def test_q9_pooling_that_halves():
-    settings = cc.divide_settings(32, 2, pool=True)
+    settings = solve.divide_settings(32, 2, pool=True)
     assert settings[0].spec == "k=2 s=2" and settings[0].unread == 0
     assert all(s.out == 16 and s.padding <= s.kernel // 2 for s in settings)
     assert any(s.spec == "k=3 s=2 p=1" for s in settings)
 
 
 def test_q10_q11_q12_totals_shares_and_comparisons():
-    a = cc.lab_analysis()
+    a = ca.lab_analysis()
     assert a.params == 2_432 + 51_264 + 102_464 + 1_025_000 + 10_010 == 1_191_170
-    share = {r.name: r.share for r in cc.parameter_table(a)}
+    share = {r.name: r.share for r in ca.parameter_table(a)}
     assert share["fc4"] == pytest.approx(1_025_000 / 1_191_170) and round(100 * share["fc4"], 2) == 86.05
     assert sum(share.values()) == pytest.approx(1)
-    per = cc.per_training_image(a.params)
+    per = comparisons.per_training_image(a.params)
     assert per.formula.endswith("= 23.8") and 1_191_170 / 50_000 == pytest.approx(23.8234)
-    assert cc.training_values().value == 50_000 * 3 * 32 * 32 == 153_600_000
-    bow = cc.bag_of_words_svm()
+    assert comparisons.training_values().value == 50_000 * 3 * 32 * 32 == 153_600_000
+    bow = comparisons.bag_of_words_svm()
     assert bow.value == 1000 * 128 + 10 * 1001 == 138_010
 
 
 # --- Part 2 ----------------------------------------------------------------------------------------------
 
 def test_q13_cli_command_parses_back_to_the_defaults():
-    cmd = cc.cli_command()
+    cmd = ct.cli_command()
     assert cmd == ("python -m cnncalc train --preset lab --data cifar10 --epochs 10 --batch-size 128 --lr 0.1 "
                    "--device cuda")
     from cnncalc.train.cli import add_parsers
@@ -135,17 +143,17 @@ def test_q13_cli_command_parses_back_to_the_defaults():
 def test_q14_q33_dropout_train_vs_eval():
     before = torch.random.get_rng_state()
     for p in (0.1, 0.5, 0.75):
-        d = cc.dropout_demo(p, 10, seed=0)
+        d = ct.dropout_demo(p, 10, seed=0)
         assert d.eval == d.x == (1.0,) * 10                          # eval: the identity
         assert all(v == 0 or v == pytest.approx(1 / (1 - p)) for v in d.train)  # train: 0 or 1/(1 − p)
         assert 0 < d.kept < 10
-    assert cc.dropout_demo(0.5, 8).scale == 2
-    assert cc.dropout_demo(0.5, 10, seed=3) == cc.dropout_demo(0.5, 10, seed=3)   # seeded
+    assert ct.dropout_demo(0.5, 8).scale == 2
+    assert ct.dropout_demo(0.5, 10, seed=3) == ct.dropout_demo(0.5, 10, seed=3)   # seeded
     assert torch.equal(torch.random.get_rng_state(), before)          # the global RNG is untouched
 
 
 def test_q14_batchnorm_train_vs_eval():
-    b = cc.batchnorm_demo((1.0, 2.0, 3.0, 4.0))
+    b = ct.batchnorm_demo((1.0, 2.0, 3.0, 4.0))
     # train: (x − 2.5)/√(1.25 + 1e-5) (biased variance); eval after one step: mean 0.1·2.5, var 0.9 + 0.1·5/3
     assert b.train[0] == pytest.approx(-1.5 / math.sqrt(1.25 + 1e-5), rel=1e-5)
     assert (b.running_mean, b.running_var) == (pytest.approx(0.25), pytest.approx(0.9 + 0.1 * 5 / 3))
@@ -153,24 +161,24 @@ def test_q14_batchnorm_train_vs_eval():
 
 
 def test_q17_chance_levels():
-    ch = cc.chance()
+    ch = ct.chance()
     assert ch["loss"] == pytest.approx(2.302585, abs=1e-6) and (ch["top-1"], ch["top-5"]) == (0.1, 0.5)
 
 
 def _result(id, status="done", rows=((2.0, 0.3, 1.9, 0.3), (1.5, 0.5, 1.6, 0.45)), **cfg):
     rows = tuple({"epoch": i, "train_loss": a, "train_top1": b, "test_loss": c, "test_top1": d, "batch_losses": []}
                  for i, (a, b, c, d) in enumerate(rows, 1))
-    return cc.RunResult(id, f"run {id}", status, TrainConfig(**cfg), rows)
+    return cr.RunResult(id, f"run {id}", status, TrainConfig(**cfg), rows)
 
 
 def test_ladder_steps_are_recognised_with_the_labs_variants():
     for key, changes in LADDER.items():
-        assert cc.ladder_step(TrainConfig(**changes)) == key
-    assert cc.ladder_step(TrainConfig()) == "1 baseline"
-    assert cc.ladder_step(TrainConfig(standardize="lab")) == "2 + standardization"
-    assert cc.ladder_step(TrainConfig(standardize="train", augment="padcrop")) == "3 + random crop 28 + flip"
-    assert cc.ladder_step(TrainConfig(lr=0.01)) is None
-    assert cc.ladder_step(TrainConfig(gamma=0.5)) == "1 baseline"   # gamma matters only with the schedule
+        assert cr.ladder_step(TrainConfig(**changes)) == key
+    assert cr.ladder_step(TrainConfig()) == "1 baseline"
+    assert cr.ladder_step(TrainConfig(standardize="lab")) == "2 + standardization"
+    assert cr.ladder_step(TrainConfig(standardize="train", augment="padcrop")) == "3 + random crop 28 + flip"
+    assert cr.ladder_step(TrainConfig(lr=0.01)) is None
+    assert cr.ladder_step(TrainConfig(gamma=0.5)) == "1 baseline"   # gamma matters only with the schedule
 
 
 def test_best_baseline_and_sweeps_from_results():
@@ -179,13 +187,13 @@ def test_best_baseline_and_sweeps_from_results():
                _result(4, data="synthetic", lr=0.001),
                _result(5, "diverged", ((math.nan,) * 4,), data="synthetic", lr=1.0),
                _result(6, data="synthetic", lr=0.001, epochs=3, rows=((2.0, 0.3, 1.9, 0.3),) * 3)]
-    best = cc.best_cifar10(results)
+    best = cr.best_cifar10(results)
     assert best.id == 3 and best.best_top1 == 0.62 and best.best["epoch"] == 2
-    sw = cc.sweeps(results, "lr")
+    sw = cr.sweeps(results, "lr")
     assert len(sw) == 1 and [r.id for r in sw[0].runs] == [4, 2, 5]   # same data and epochs: not run 6 (3 epochs)
     assert sw[0].values == [0.001, 0.1, 1.0]
-    assert cc.sweeps(results, "dropout") == []
-    assert cc.latest_finished(results).id == 1
+    assert cr.sweeps(results, "dropout") == []
+    assert cr.latest_finished(results).id == 1
     assert results[4].row()["best test top-1 (%)"] is None
 
 
@@ -199,89 +207,81 @@ def test_run_results_read_a_real_store(tmp_path):
         store.add_epoch(run_id, EpochRecord(e, 1.5, 0.4, 0.8, 1.4, top1, 0.9, 0.1, 1.0, (2.3,)))
     store.finish(run_id, "done")
     store.enqueue(TrainConfig())                                      # queued, no epoch: left out
-    (r,) = cc.run_results(store)
-    assert (r.id, r.best_top1, r.done_epochs) == (run_id, 0.5, 2) and cc.best_cifar10([r]) is r
+    (r,) = cr.run_results(store)
+    assert (r.id, r.best_top1, r.done_epochs) == (run_id, 0.5, 2) and cr.best_cifar10([r]) is r
 
 
 # --- Part 3 ----------------------------------------------------------------------------------------------
 
 def test_q19_standardization_on_a_synthetic_sample():
-    s = cc.standardization(cc.sample_images(200, folder=None))
+    s = ci.standardization(ci.sample_images(200, folder=None))
     assert not s.sample.real and "synthetic" in s.sample.source
     assert s.after_mean == pytest.approx((0, 0, 0), abs=1e-9) and s.after_std == pytest.approx((1, 1, 1))
     x = s.sample.train_x.astype(np.float64) / 255
     assert s.train_mean[0] == pytest.approx(x[:, 0].mean()) and s.train_std[2] == pytest.approx(x[:, 2].std())
 
 
-@pytest.mark.skipif(cc.cifar10_dir() is None, reason="no local CIFAR-10 copy")
+@pytest.mark.skipif(local_cifar10() is None, reason="no local CIFAR-10 copy")
 def test_q19_real_sample_is_close_to_the_sheets_constants():
-    s = cc.standardization(cc.sample_images(300))
+    s = ci.standardization(ci.sample_images(300))
     assert s.sample.real and "CIFAR-10" in s.sample.source
     assert s.train_mean == pytest.approx(LAB_MEAN, abs=0.03)
     assert s.per_image_std == pytest.approx(LAB_STD, abs=0.015)       # the sheet's std: an average per image
 
 
 def test_q21_zca_decorrelates_neighbouring_pixels():
-    z = cc.zca_demo(cc.sample_images(200, folder=None), eps=1e-2)
+    z = ci.zca_demo(ci.sample_images(200, folder=None), eps=1e-2)
     assert z.n == 200 and abs(z.neighbour_after) < abs(z.neighbour_before)
 
 
 def test_q22_q24_crop_variants():
-    c = cc.crop_variants()
+    c = ci.crop_variants()
     assert (c.cropflip, c.padcrop) == ((32 - 28 + 1) ** 2 * 2, (8 + 1) ** 2 * 2) == (50, 162)
     assert c.unseen == pytest.approx(1 - 28 * 28 / (32 * 32))
 
 
 def test_q23_a_flipped_seven_segment_two_is_a_five():
-    two, five = cc.seven_segment("2"), cc.seven_segment("5")
+    two, five = ci.seven_segment("2"), ci.seven_segment("5")
     assert not np.array_equal(two, five) and np.array_equal(two[:, ::-1], five)
-    flips = cc.flip_examples()
+    flips = ci.flip_examples()
     assert len(flips) == 3 and all(f.flipped.shape == f.image.shape for f in flips)
     assert not np.array_equal(flips[1].image, flips[1].flipped)      # 'R' is not symmetric
 
 
 def test_q25_q28_q30_choices_come_from_the_training_cli():
-    ch = cc.train_choices()
+    ch = ct.train_choices()
     assert ch["augment"] == ("none", "cropflip", "padcrop")
     assert ch["optimizer"] == ("sgd", "adam", "adamw")
     assert ch["schedule"] == ("none", "exponential", "step", "cosine", "onecycle")
-    assert {"--zca", "--nesterov", "--weight-decay", "--dropout", "--batchnorm"} <= cc.train_flags()
+    assert {"--zca", "--nesterov", "--weight-decay", "--dropout", "--batchnorm"} <= ct.train_flags()
 
 
 def test_q26_exponential_lr():
-    assert round(cc.lr_after(10), 5) == 0.05987 and cc.lr_after(10) == pytest.approx(0.1 * 0.95 ** 10)
-    assert cc.lr_formula(10) == "0.1·0.95^10 = 0.05987"
-    assert cc.half_life(0.95) == pytest.approx(13.513, abs=1e-3)
-    assert cc.momentum_gain(0.9) == pytest.approx(10)
+    assert round(ci.lr_after(10), 5) == 0.05987 and ci.lr_after(10) == pytest.approx(0.1 * 0.95 ** 10)
+    assert ci.lr_formula(10) == "0.1·0.95^10 = 0.05987"
+    assert ci.half_life(0.95) == pytest.approx(13.513, abs=1e-3)
+    assert ci.momentum_gain(0.9) == pytest.approx(10)
     opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)   # PyTorch's own scheduler agrees
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.95)
     for _ in range(10):
         opt.step()
         sched.step()
-    assert opt.param_groups[0]["lr"] == pytest.approx(cc.lr_after(10))
+    assert opt.param_groups[0]["lr"] == pytest.approx(ci.lr_after(10))
 
 
 def test_q28_schedule_curves_from_the_engine():
-    c = cc.schedule_curves(30, steps_per_epoch=2)
+    c = ci.schedule_curves(30, steps_per_epoch=2)
     assert set(c) == {"none", "exponential", "step", "cosine", "onecycle"} and all(len(v) == 30 for v in c.values())
     assert c["none"] == [0.1] * 30
-    assert c["exponential"][10] == pytest.approx(cc.lr_after(10))
+    assert c["exponential"][10] == pytest.approx(ci.lr_after(10))
     assert c["step"][9] == pytest.approx(0.1) and c["step"][10] == pytest.approx(0.01)   # ×0.1 every 30 // 3
     assert c["cosine"][15] == pytest.approx(0.05)
     assert c["onecycle"][0] < 0.01 and max(c["onecycle"]) == pytest.approx(0.1, rel=0.05)
 
 
 def test_q31_q34_dropout_subnetworks_and_batchnorm_cost():
-    sub = cc.subnetworks(0.5)
+    sub = ci.subnetworks(0.5)
     assert (sub.units, sub.digits, sub.kept) == (1000, 302, 500)      # 2^1000 ≈ 1.07·10^301
-    cost = cc.batchnorm_cost()
+    cost = ci.batchnorm_cost()
     assert cost.extra == 2 * (32 + 64 + 64) == 320 and cost.without == 1_191_170
     assert cost.per_layer == (("bn1", 64), ("bn2", 128), ("bn3", 128))
-
-
-def test_q32_form_values_fill_the_training_form():
-    v = cc.form_values({**LADDER["5 + dropout 0.5 + batch norm"], "dropout": 0.25})
-    assert v["tr_dropout"] == 0.25 and v["tr_batchnorm"] is True and v["tr_epochs"] == 100
-    assert v["tr_lr"] == 0.1 and v["tr_augment"] == "cropflip"
-    with pytest.raises(ValueError):
-        cc.form_values({"dropout": 1.5})

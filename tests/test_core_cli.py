@@ -81,3 +81,19 @@ def test_invalid_settings_exit_3_with_the_fix():
     assert out.returncode == 3
     data = json.loads(out.stdout)
     assert data["ok"] is False and data["layers"][0]["fix"] == "conv 8 k=7 p=2"
+
+
+GOLDEN = ROOT / "tests" / "golden"
+
+
+@pytest.mark.parametrize("preset", ["lab", "vgg16"])
+def test_analyze_output_matches_the_checked_in_file(preset):
+    """The whole table as torchinfo's tests do it: a formatting change is a visible diff of
+    tests/golden/analyze-<preset>.txt (rewrite it with CNNCALC_UPDATE_GOLDEN=1 after checking the change)."""
+    import os
+    out = cli("analyze", "--preset", preset)
+    assert out.returncode == 0, out.stderr
+    golden = GOLDEN / f"analyze-{preset}.txt"
+    if os.environ.get("CNNCALC_UPDATE_GOLDEN"):
+        golden.write_text(out.stdout)
+    assert out.stdout == golden.read_text()

@@ -307,7 +307,7 @@ def test_analyze_does_not_import_torch():
             "to_text(a); a.to_dict(); cnncalc.input_sizes_for_output(cnncalc.preset('lab').spec, 4, limit=64)\n"
             "cnncalc.analyze('conv 8 k=3 s=2; maxpool k=9', (3, 8, 8))   # warning and error paths (fixes)\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'numpy')\n"
-            "             or m == 'cnncalc.torch_bridge')\n"
+            "             or m == 'cnncalc.pytorch.bridge')\n"
             "assert not bad, bad\n"
             "print('ok')\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

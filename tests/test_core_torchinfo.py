@@ -156,12 +156,13 @@ def test_from_module_linear_over_last_axis():
 def test_run_bytes_of_the_lab_net_by_hand():
     """float32: weights 1,191,170·4 = 4,764,680 B; input 3·32·32·4 = 12,288 B; the two largest activations,
     conv1's and relu1's 32·32·32·4 = 131,072 B each → 5,039,112 B."""
-    from cnncalc.crosscheck import run_bytes
+    from cnncalc.pytorch.crosscheck import run_bytes
     assert run_bytes(cnncalc.preset("lab").spec, (3, 32, 32)) == 4_764_680 + 12_288 + 2 * 131_072 == 5_039_112
 
 
 def test_larger_input_and_cross_check_on_the_meta_device():
-    from cnncalc.crosscheck import cross_check, larger_input
+    from cnncalc.pytorch.crosscheck import cross_check
+    from cnncalc.pytorch.larger import larger_input
     lab = cnncalc.preset("lab")
     real = larger_input(lab.spec, (3, 32, 32), (3, 64, 64))
     meta = larger_input(lab.spec, (3, 32, 32), (3, 64, 64), max_bytes=0)   # as if it did not fit

@@ -1,11 +1,11 @@
-"""The 'Why convolutions' demos (cnncalc.demos) against PyTorch and hand-worked arithmetic."""
+"""The 'Why convolutions' demos (cnncalc.classroom.demos) against PyTorch and hand-worked arithmetic."""
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from cnncalc import demos
-from cnncalc.samples import load_sample
+from cnncalc.classroom import demos
+from cnncalc.classroom.samples import load_sample
 from conftest import SHARED
 
 CIFAR = SHARED / "data" / "cifar10-jpeg"

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnncalc import PRESETS, SpecError, analyze, build_model
-from cnncalc.erf import gradient_field, interpretation, spatial_layers
-from cnncalc.rfdraw import field_box
-from cnncalc.samples import load_sample
+from cnncalc.pytorch.erf import gradient_field, interpretation, spatial_layers
+from cnncalc.receptive import field_box
+from cnncalc.classroom.samples import load_sample
 
 LAB = PRESETS["lab"]
 LAB_AVG = LAB.spec.replace("maxpool", "avgpool")

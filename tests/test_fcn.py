@@ -5,8 +5,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 from torch import nn
 
-from cnncalc import PRESETS, build_model, preset
-from cnncalc.fcn import ConversionError, convolutionalize, geometry, max_difference, score_maps, sliding_window
+from cnncalc import build_model, preset
+from cnncalc.pytorch.fcn import ConversionError, convolutionalize, geometry, max_difference, score_maps, sliding_window
 
 CONVERTIBLE = ["lab", "lab28", "lab-bn", "lenet5", "alexnet"]
 
@@ -143,7 +143,7 @@ def test_mosaic_argmax_equals_each_tiles_prediction_without_padding():
 def test_shipped_checkpoint_mosaic_mostly_agrees_with_each_tile():
     """The padded lab net: each tile's cell sees its neighbours through the padding, so the dense argmax
     matches the tile's own prediction on most tiles, not all (measured ≈ 86 % on 256 CIFAR-10 test tiles)."""
-    from cnncalc.models import SHIPPED, shipped
+    from cnncalc.pytorch.models import SHIPPED, shipped
     from conftest import SHARED
     if not SHIPPED.exists() or not (SHARED / "data" / "cifar10-jpeg").is_dir():
         pytest.skip("needs the shipped checkpoint and real CIFAR-10 test images (../shared/data/cifar10-jpeg)")

@@ -3,9 +3,12 @@ the cell's window and receptive field, all checked at hand-computed pixels."""
 import numpy as np
 import pytest
 
-from cnncalc import heatmaps as hm
-from cnncalc.fcn import Geometry
-from cnncalc.rfdraw import BOX_COLOUR, EDGE_COLOUR
+from cnncalc.draw import colours as cmap
+from cnncalc.draw import primitives
+from cnncalc.draw import heatmaps as hm
+from cnncalc.pytorch import fcn
+from cnncalc.pytorch.fcn import Geometry
+from cnncalc.draw.colours import BOX_COLOUR, EDGE_COLOUR
 
 LAB = Geometry(window=(32, 32), stride=8, rf=60, start=15.5)  # the lab net's converted head
 
@@ -15,18 +18,18 @@ def luminance(rgb):
 
 
 def test_colorize_endpoints_range_and_order():
-    out = hm.colorize(np.array([[0.0, 0.5, 1.0], [-3.0, 7.0, np.nan]]), 0, 1)
+    out = cmap.colorize(np.array([[0.0, 0.5, 1.0], [-3.0, 7.0, np.nan]]), 0, 1)
     assert out.dtype == np.uint8 and out.shape == (2, 3, 3)
-    assert (out[0, 0] == hm.LUT[0]).all() and (out[0, 2] == hm.LUT[255]).all()
-    assert (out[1, 0] == hm.LUT[0]).all() and (out[1, 1] == hm.LUT[255]).all()  # clipped
-    assert (out[1, 2] == hm.LUT[0]).all()  # NaN: the lowest colour
-    assert tuple(hm.LUT[0]) == (68, 1, 84) and tuple(hm.LUT[255]) == (253, 231, 37)  # viridis' ends
-    steps = np.diff(luminance(hm.LUT))  # dark → bright (up to rounding): readable in greyscale too
-    assert (steps > -0.5).all() and luminance(hm.LUT[255]) - luminance(hm.LUT[0]) > 180
-    auto = hm.colorize(np.array([2.0, 4.0, 6.0]))  # default range: the map's own min … max
-    assert (auto[0] == hm.LUT[0]).all() and (auto[2] == hm.LUT[255]).all() and (auto[1] == hm.LUT[128]).all()
-    assert (hm.colorize(np.full((2, 2), 5.0)) == hm.LUT[0]).all()  # constant map: no division by zero
-    assert (hm.colorbar(50, 4)[:, 0] == hm.LUT[0]).all() and (hm.colorbar(50, 4)[:, -1] == hm.LUT[255]).all()
+    assert (out[0, 0] == cmap.LUT[0]).all() and (out[0, 2] == cmap.LUT[255]).all()
+    assert (out[1, 0] == cmap.LUT[0]).all() and (out[1, 1] == cmap.LUT[255]).all()  # clipped
+    assert (out[1, 2] == cmap.LUT[0]).all()  # NaN: the lowest colour
+    assert tuple(cmap.LUT[0]) == (68, 1, 84) and tuple(cmap.LUT[255]) == (253, 231, 37)  # viridis' ends
+    steps = np.diff(luminance(cmap.LUT))  # dark → bright (up to rounding): readable in greyscale too
+    assert (steps > -0.5).all() and luminance(cmap.LUT[255]) - luminance(cmap.LUT[0]) > 180
+    auto = cmap.colorize(np.array([2.0, 4.0, 6.0]))  # default range: the map's own min … max
+    assert (auto[0] == cmap.LUT[0]).all() and (auto[2] == cmap.LUT[255]).all() and (auto[1] == cmap.LUT[128]).all()
+    assert (cmap.colorize(np.full((2, 2), 5.0)) == cmap.LUT[0]).all()  # constant map: no division by zero
+    assert (cmap.colorbar(50, 4)[:, 0] == cmap.LUT[0]).all() and (cmap.colorbar(50, 4)[:, -1] == cmap.LUT[255]).all()
 
 
 def test_cell_overlay_puts_each_cell_at_its_window_centre():
@@ -37,16 +40,16 @@ def test_cell_overlay_puts_each_cell_at_its_window_centre():
     values[2, 3] = 1.0
     out = hm.cell_overlay(image, values, LAB, 0, 1, alpha=1.0)
     # cell (2, 3): window rows 16…47, columns 24…55; its 8×8 square at the centre: offset (32 − 8)/2 = 12
-    assert (out[28:36, 36:44] == hm.LUT[255]).all()
-    assert (out[27, 36:44] == hm.LUT[0]).all() and (out[36, 36:44] == hm.LUT[0]).all()  # cells (1, 3), (3, 3)
-    assert (out[28:36, 35] == hm.LUT[0]).all() and (out[28:36, 44] == hm.LUT[0]).all()
+    assert (out[28:36, 36:44] == cmap.LUT[255]).all()
+    assert (out[27, 36:44] == cmap.LUT[0]).all() and (out[36, 36:44] == cmap.LUT[0]).all()  # cells (1, 3), (3, 3)
+    assert (out[28:36, 35] == cmap.LUT[0]).all() and (out[28:36, 44] == cmap.LUT[0]).all()
     # the border no window centre reaches is the image, untouched: 12 px at the top and left; at the bottom
     # 64 − (12 + 5·8) = 12 px, at the right 72 − (12 + 6·8) = 12 px
     for region in (np.s_[:12], np.s_[52:], np.s_[:, :12], np.s_[:, 60:]):
         assert (out[region] == image[region]).all()
     assert (out[12:52, 12:60] != image[12:52, 12:60]).any(axis=-1).all()
     half = hm.cell_overlay(image, values, LAB, 0, 1, alpha=0.5)  # a blend: halfway between image and colour
-    expected = np.rint(0.5 * image[30, 40] + 0.5 * hm.LUT[255].astype(float))
+    expected = np.rint(0.5 * image[30, 40] + 0.5 * cmap.LUT[255].astype(float))
     assert np.abs(half[30, 40].astype(int) - expected).max() <= 1
 
 
@@ -65,11 +68,11 @@ def test_class_map_and_legend():
     argmax = np.array([[0, 3], [3, 7]])
     colours = hm.palette([3, 0])
     rgb = hm.class_map(argmax, colours)
-    assert tuple(rgb[0, 0]) == hm.TAB10[1] and tuple(rgb[0, 1]) == hm.TAB10[0]
-    assert tuple(rgb[1, 1]) == hm.OTHER_COLOUR  # a class without a colour
+    assert tuple(rgb[0, 0]) == cmap.TAB10[1] and tuple(rgb[0, 1]) == cmap.TAB10[0]
+    assert tuple(rgb[1, 1]) == cmap.OTHER_COLOUR  # a class without a colour
     classes = [f"c{k}" for k in range(10)]
     assert hm.legend(classes, colours) == [(3, "c3", "#1f77b4"), (0, "c0", "#ff7f0e")]
-    assert hm.legend(classes, hm.TAB10)[9] == (9, "c9", "#17becf")
+    assert hm.legend(classes, cmap.TAB10)[9] == (9, "c9", "#17becf")
 
 
 def test_mosaic_tiles_are_cells():
@@ -105,7 +108,7 @@ def test_draw_cell_boxes_where_expected():
     assert tuple(canvas[y0 + 30, x0 + 30]) == (200, 200, 200)  # inside the window: the image, not dimmed
     # receptive field: centre 15.5 + 8·i = 31.5 rows, 39.5 columns, ± (60 − 1)/2 → rows 2…61, columns
     # 10…69, clipped to 63: a dashed cyan box on rows 2 and 61, column 10 and the image's right edge
-    cyan = (canvas == hm.FIELD_COLOUR).all(-1)
+    cyan = (canvas == cmap.GRID_COLOUR).all(-1)
     # dashes along the field's edges (lines 2 px wide, centred on the edge: canvas rows 8 and 247, columns
     # 40 and 255): about half of each edge is cyan; nothing cyan lies outside the field
     assert cyan[7:10, 40:256].any(0).mean() > 0.35 and cyan[246:249, 40:256].any(0).mean() > 0.35
@@ -119,24 +122,24 @@ def test_fit_enlarge_top_k_and_agreement():
     image = np.zeros((300, 451, 3), np.uint8)
     assert hm.fit_longest(image, 96, 32).shape == (64, 96, 3)
     assert hm.fit_longest(np.zeros((20, 400, 3), np.uint8), 96, 32).shape == (32, 640, 3)  # no side < window
-    assert hm.enlarge(np.zeros((10, 20, 3), np.uint8), 100).shape == (50, 100, 3)
-    assert hm.top_k([0.1, 0.6, 0.3], ["a", "b", "c"], 2) == [("b", 0.6), ("c", 0.3)]
+    assert primitives.enlarge(np.zeros((10, 20, 3), np.uint8), 100).shape == (50, 100, 3)
+    assert fcn.top_k([0.1, 0.6, 0.3], ["a", "b", "c"], 2) == [("b", 0.6), ("c", 0.3)]
     dense = np.zeros((3, 2, 2))
     dense[0] = 1.0
     crops = dense.copy()
     crops[1, 0, 0] = 2.5
-    assert hm.agreement(dense, crops) == (2.5, 0.75)
+    assert fcn.agreement(dense, crops) == (2.5, 0.75)
 
 
 def test_softmax_and_tile_table():
     scores = np.zeros((3, 8, 8))
     scores[2] = np.log(8.0)  # class 2: e^log8 = 8 against 1 + 1
-    probs = hm.softmax(scores)
+    probs = fcn.softmax(scores)
     assert np.allclose(probs.sum(0), 1) and np.allclose(probs[2], 0.8)
     crops = probs.copy()
     crops[:, 4, 0] = (0.7, 0.2, 0.1)  # the crop of tile (1, 0) alone says class 0
     _, tiles = hm.mosaic([np.zeros((32, 32, 3), np.uint8)] * 4, 2, 2, stride=8)
-    rows = hm.tile_table(tiles, probs, crops, ["a", "b", "c"], np.array([2, 2, 0, 2]), ["a", "b", "c"])
+    rows = fcn.tile_table(tiles, probs, crops, ["a", "b", "c"], np.array([2, 2, 0, 2]), ["a", "b", "c"])
     assert [r["cell (i, j)"] for r in rows] == ["(0, 0)", "(0, 4)", "(4, 0)", "(4, 4)"]
     assert rows[2] == {"tile (r, c)": "(1, 0)", "cell (i, j)": "(4, 0)", "true class": "a", "dense map": "c 80%",
                        "dense right": False, "crop alone": "a 70%", "crop right": True}

@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import load_file
 
 from cnncalc import build_model
-from cnncalc import models
-from cnncalc.fcn import convolutionalize, max_difference
+from cnncalc.pytorch import models
+from cnncalc.pytorch.fcn import convolutionalize, max_difference
 from cnncalc.train.config import TrainConfig
 from cnncalc.train.store import RunStore
 from cnncalc.train.worker import serve
@@ -79,7 +79,7 @@ def test_shipped_checkpoint_accuracy_on_the_cifar10_test_set():
     import numpy as np
     import torch
 
-    from cnncalc.models import SHIPPED, SHIPPED_META, shipped
+    from cnncalc.pytorch.models import SHIPPED, SHIPPED_META, shipped
     from cnncalc.train import data as datasets
     from conftest import SHARED
     folder = SHARED / "data" / "cifar10-jpeg"

@@ -2,7 +2,7 @@
 from hypothesis import given, strategies as st
 
 from cnncalc import analyze, preset
-from cnncalc.quiz import check, layer_questions, parse_guess
+from cnncalc.classroom.quiz import check, layer_questions, parse_guess
 
 
 @given(st.integers(0, 10**12))

@@ -14,9 +14,10 @@ from PIL import Image
 
 from cnncalc import PRESETS, analyze
 from cnncalc.receptive import Field
-from cnncalc.rfdraw import (BOX_COLOUR, CENTRE_COLOUR, EDGE_COLOUR, GRID_COLOUR, colormap, draw_field, draw_heat,
-                            field_box, grid_visible, layout, unit_centres)
-from cnncalc.samples import MAX_PIXELS, load_sample, load_upload, resize, sample_names
+from cnncalc.draw.colours import BOX_COLOUR, CENTRE_COLOUR, EDGE_COLOUR, GRID_COLOUR, colorize
+from cnncalc.draw.field import draw_field, draw_heat, grid_visible, layout, unit_centres
+from cnncalc.receptive import field_box
+from cnncalc.classroom.samples import MAX_PIXELS, load_sample, load_upload, resize, sample_names
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = analyze(PRESETS["lab"].spec, PRESETS["lab"].input_shape)
@@ -159,13 +160,13 @@ def test_draw_heat_brightest_where_the_map_peaks():
     lay = layout(LAB["conv1"], (32, 32))
     a = np.asarray(draw_heat(values, LAB["conv1"], 10, 20, lay=lay))
     y0, x0 = lay.pixel_span(10, 20)
-    assert tuple(a[y0 + 1, x0 + 1]) == tuple(colormap(np.array(1.0)))  # away from the marker at the centre
+    assert tuple(a[y0 + 1, x0 + 1]) == tuple(colorize(np.array(1.0), 0, 1))  # away from the marker at the centre
     y, x = lay.pixel_span(25, 5)
-    assert tuple(a[y + 3, x + 3]) == tuple(colormap(np.array(0.0)))
+    assert tuple(a[y + 3, x + 3]) == tuple(colorize(np.array(0.0), 0, 1))
 
 
 def test_colormap_is_monotone_in_brightness():
-    rgb = colormap(np.linspace(0, 1, 50)).astype(float)
+    rgb = colorize(np.linspace(0, 1, 50), 0, 1).astype(float)
     lum = rgb @ [0.299, 0.587, 0.114]
     assert (np.diff(lum) > 0).all()
 
@@ -193,7 +194,7 @@ def test_resize_crops_instead_of_stretching():
 
 
 def test_light_imports():
-    code = ("import sys, cnncalc, cnncalc.samples, cnncalc.rfdraw, cnncalc.erf; "
+    code = ("import sys, cnncalc, cnncalc.classroom.samples, cnncalc.draw.field, cnncalc.pytorch.erf; "
             "bad = [m for m in ('torch', 'streamlit', 'skimage') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 

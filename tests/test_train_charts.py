@@ -4,7 +4,7 @@ import math
 import altair as alt
 import pytest
 
-from cnncalc import train_charts as tc
+from cnncalc.draw import train_charts as tc
 
 # Three epochs worked by hand: the test loss is lowest at epoch 2 (1.80), then rises (1.95);
 # at epoch 3 train top-1 0.60 vs test 0.42 → gap 0.18; loss gap 1.95 − 1.10 = 0.85.

@@ -9,7 +9,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 
 from cnncalc.train.config import TrainConfig
 from cnncalc.train.engine import EpochRecord

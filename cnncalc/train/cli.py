@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
-from dataclasses import asdict
 
 from .config import TrainConfig
 
@@ -34,6 +34,8 @@ def add_parsers(sub) -> None:
     t.add_argument("--dropout", type=float, default=d.dropout, help="dropout before the last fc")
     t.add_argument("--batchnorm", action="store_true", help="batch norm after each conv")
     t.add_argument("--pipeline", default=d.pipeline, choices=["fast", "lab"])
+    t.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16"],
+                   help="auto: bf16 autocast on CUDA and on CPUs with bf16 units, else fp32")
     t.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers (lab pipeline)")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--compile", action="store_true", help="torch.compile the model (GPU, long runs)")
@@ -63,18 +65,18 @@ def _root(args):
     return args.data_dir or default_root()
 
 
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig of ``train``'s options (every option of the parser is a field of the config)."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in known})
+
+
 def _train(args: argparse.Namespace) -> int:
     from .store import RunStore
     from .worker import execute
 
     try:
-        cfg = TrainConfig(preset=args.preset, spec=args.spec, data=args.data, epochs=args.epochs,
-                          batch_size=args.batch_size, lr=args.lr, device=args.device, limit=args.limit,
-                          standardize=args.standardize, augment=args.augment, zca=args.zca,
-                          optimizer=args.optimizer, momentum=args.momentum, nesterov=args.nesterov,
-                          weight_decay=args.weight_decay, schedule=args.schedule, gamma=args.gamma,
-                          dropout=args.dropout, batchnorm=args.batchnorm, pipeline=args.pipeline,
-                          workers=args.workers, seed=args.seed, compile=args.compile)
+        cfg = config_from_args(args)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -71,6 +71,26 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+def cli_command(cfg: TrainConfig, always: tuple[str, ...] = ()) -> str:
+    """The ``python -m cnncalc train …`` command that reproduces ``cfg``: a flag for every field that differs
+    from the default, and for the fields in ``always`` (in that order first). Parsed back by the CLI, it gives
+    ``cfg`` again (tests/test_train_config.py)."""
+    import shlex
+    default = TrainConfig()
+    names = [*always, *(f.name for f in dataclasses.fields(cfg) if f.name not in always)]
+    parts = ["python -m cnncalc train"]
+    for name in names:
+        value = getattr(cfg, name)
+        if name not in always and (value == getattr(default, name) or value is None):
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            parts += [flag] if value else []
+        else:
+            parts.append(f"{flag} {shlex.quote(repr(value) if isinstance(value, float) else str(value))}")
+    return " ".join(parts)
+
+
 def model_spec(cfg: TrainConfig, image_hw: tuple[int, int]) -> str:
     """The network to train: the preset (or spec) with the ladder's batch norm and dropout inserted. With
     random 28×28 crops the lab net's pool3 switches to ceil mode (the lab sheet's choice) so fc4 keeps

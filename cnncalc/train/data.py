@@ -35,6 +35,17 @@ class ImageData:
         return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+def local_cifar10() -> Path | None:
+    """A local CIFAR-10 copy in ImageFolder layout (``train/<class>/*``, ``test/<class>/*``):
+    $CNNCALC_CIFAR10_DIR when it is set (and only it), else ``shared/data/cifar10-jpeg`` beside the repository;
+    None when that folder holds no such tree."""
+    folder = Path(os.environ.get("CNNCALC_CIFAR10_DIR") or REPO.parent / "shared" / "data" / "cifar10-jpeg")
+    return folder if (folder / "train").is_dir() and (folder / "test").is_dir() else None
+
+
 def cache_dir() -> Path:
     """$CNNCALC_CACHE, else ~/.cache/cnncalc."""
     return Path(os.environ.get("CNNCALC_CACHE", Path.home() / ".cache" / "cnncalc"))

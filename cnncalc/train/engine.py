@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..torch_bridge import build_model
-from . import data as datasets
+from ..pytorch.bridge import build_model
+from ..train import data as datasets
 from .config import LAB_MEAN, LAB_STD, TrainConfig, model_spec
 
 CROP = 28  # RandomCrop / CenterCrop size of the lab's augmentation step
@@ -249,28 +249,68 @@ def _autocast(device: torch.device, enabled: bool):
                           enabled=enabled and device.type in ("cuda", "cpu"))
 
 
-def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
-          on_epoch: Callable[[EpochRecord], None] | None = None,
-          on_progress: Callable[[int, int, int, float], None] | None = None,
-          should_stop: Callable[[], bool] | None = None, progress_every: int | None = None,
-          on_start: Callable[[str, tuple, tuple, tuple], None] | None = None) -> TrainResult:
-    """Train ``cfg``; ``on_epoch(record)`` after each epoch, ``on_progress(epoch, step, steps, mean loss)``
-    every ``progress_every`` steps, where ``should_stop()`` is also asked (→ :class:`Cancelled`);
+@dataclass
+class Session:
+    """Everything one run needs, prepared once by :func:`prepare`: data on its way to the device, the network,
+    the optimiser and schedule, and the run's normalisation."""
+    cfg: TrainConfig
+    device: torch.device
+    data: datasets.ImageData
+    spec: str
+    input_shape: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    model: torch.nn.Module          # plain module: its state_dict keys are the checkpoint's
+    net: torch.nn.Module            # what runs: the model, or torch.compile of it
+    train_batches: Batches | LabLoader
+    test_batches: Batches | LabLoader
+    steps: int                      # optimisation steps per epoch
+    bf16: bool
+    optimizer: torch.optim.Optimizer
+    schedule: object | None
+    notes: list[str]
+
+
+def _normalization(cfg: TrainConfig, data: datasets.ImageData, notes: list[str]):
+    """(mean, std) per channel for the run's standardization (the training images' own when asked)."""
+    c = data.shape[0]
+    if cfg.standardize == "lab" and c == 3:
+        return LAB_MEAN, LAB_STD
+    if cfg.standardize in ("lab", "train"):
+        if cfg.standardize == "lab":
+            notes.append("the lab's constants are for 3-channel CIFAR-10: statistics computed on train instead")
+        return channel_stats(data.train_x)
+    return (0.0,) * c, (1.0,) * c
+
+
+def _batches(cfg: TrainConfig, data: datasets.ImageData, device, mean, std, channels_last: bool):
+    """(training batches, test batches) of the run's pipeline: fast (tensors on the device) or the lab's."""
+    if cfg.pipeline == "fast":
+        zca = None
+        if cfg.zca:
+            xf = (torch.from_numpy(data.train_x).float() / 255 - torch.tensor(mean).view(1, -1, 1, 1)) / \
+                torch.tensor(std).view(1, -1, 1, 1)
+            zca = fit_zca(xf).to(device)
+        gen = torch.Generator(device=device).manual_seed(cfg.seed)
+        return (Batches(data.train_x, data.train_y, device, mean, std, cfg.augment, zca, gen, channels_last),
+                Batches(data.test_x, data.test_y, device, mean, std, cfg.augment, zca, gen, channels_last))
+    if cfg.zca:
+        raise ValueError("ZCA whitening is offered in the fast pipeline only")
+    standardize = cfg.standardize != "none"
+    return (LabLoader(data.train_x, data.train_y, device, mean, std, cfg.augment, cfg.workers, cfg.seed, standardize),
+            LabLoader(data.test_x, data.test_y, device, mean, std, cfg.augment, cfg.workers, cfg.seed, standardize))
+
+
+def prepare(cfg: TrainConfig, data: datasets.ImageData | None = None,
+            on_start: Callable[[str, tuple, tuple, tuple], None] | None = None) -> Session:
+    """Load the data, build the network (seeded), its batches, optimiser and schedule;
     ``on_start(spec, input_shape, mean, std)`` once the network and normalisation are known."""
     device = pick_device(cfg.device)
     data = data or datasets.load(cfg.data, cfg.limit, cfg.seed)
     notes: list[str] = []
+    mean, std = _normalization(cfg, data, notes)
     c, h, w = data.shape
-    if cfg.standardize == "lab" and c == 3:
-        mean, std = LAB_MEAN, LAB_STD
-    elif cfg.standardize in ("lab", "train"):
-        mean, std = channel_stats(data.train_x)
-        if cfg.standardize == "lab":
-            notes.append("the lab's constants are for 3-channel CIFAR-10: statistics computed on train instead")
-    else:
-        mean, std = (0.0,) * c, (1.0,) * c
-    augment = cfg.augment
-    input_shape = (c, CROP, CROP) if augment == "cropflip" else (c, h, w)
+    input_shape = (c, CROP, CROP) if cfg.augment == "cropflip" else (c, h, w)
     spec = model_spec(cfg, input_shape[1:])
     torch.manual_seed(cfg.seed)
     if on_start:
@@ -282,66 +322,75 @@ def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
     channels_last = cfg.pipeline == "fast" and (device.type == "cuda" or bf16)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    net = torch.compile(model) if cfg.compile else model  # `model` keeps plain state_dict keys for checkpoints
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    if cfg.pipeline == "fast":
-        zca = None
-        if cfg.zca:
-            xf = (torch.from_numpy(data.train_x).float() / 255 - torch.tensor(mean).view(1, -1, 1, 1)) / \
-                torch.tensor(std).view(1, -1, 1, 1)
-            zca = fit_zca(xf).to(device)
-        train_b = Batches(data.train_x, data.train_y, device, mean, std, augment, zca, gen, channels_last)
-        test_b = Batches(data.test_x, data.test_y, device, mean, std, augment, zca, gen, channels_last)
-    else:
-        if cfg.zca:
-            raise ValueError("ZCA whitening is offered in the fast pipeline only")
-        standardize = cfg.standardize != "none"
-        train_b = LabLoader(data.train_x, data.train_y, device, mean, std, augment, cfg.workers, cfg.seed, standardize)
-        test_b = LabLoader(data.test_x, data.test_y, device, mean, std, augment, cfg.workers, cfg.seed, standardize)
+    net = torch.compile(model) if cfg.compile else model
+    train_b, test_b = _batches(cfg, data, device, mean, std, channels_last)
     steps = train_b.steps(cfg.batch_size)
     if bf16:
         notes.append("bf16 autocast" + (", channels_last" if channels_last else "") + " (fast pipeline)")
     opt, sched = make_optimizer(cfg, model, steps)
-    every = progress_every or (100 if device.type == "cuda" else 10)
+    return Session(cfg, device, data, spec, input_shape, mean, std, model, net, train_b, test_b, steps, bf16, opt,
+                   sched, notes)
+
+
+def train_epoch(s: Session, epoch: int, every: int,
+                on_progress: Callable[[int, int, int, float], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> tuple[list[float], float, float]:
+    """One pass over the training set: (per-step losses, mean top-1, mean top-5). Metrics stay on the device;
+    the host reads the running loss once every ``every`` steps (and asks ``should_stop`` then)."""
+    cfg, device = s.cfg, s.device
+    s.model.train()
+    losses = torch.zeros(s.steps, device=device)
+    top1 = torch.zeros(s.steps, device=device)
+    top5 = torch.zeros(s.steps, device=device)
+    for step, (xb, yb) in enumerate(s.train_batches.epoch(cfg.batch_size, train=True)):
+        with _autocast(device, s.bf16):
+            logits = s.net(xb).float()
+        loss = F.cross_entropy(logits, yb)
+        s.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        s.optimizer.step()
+        if cfg.schedule == "onecycle":
+            s.schedule.step()
+        losses[step] = loss.detach()
+        top1[step] = top_k_correct(logits.detach(), yb, 1) / len(yb)
+        top5[step] = top_k_correct(logits.detach(), yb, 5) / len(yb)
+        if (step + 1) % every == 0:
+            running = losses[:step + 1].mean().item()  # the one host sync every `every` steps
+            _check_finite(running, cfg, epoch, step + 1, len(s.data.classes))
+            if on_progress:
+                on_progress(epoch, step + 1, s.steps, running)
+            if should_stop and should_stop():
+                raise Cancelled(f"stopped at epoch {epoch}, step {step + 1}")
+    return losses.tolist(), top1.mean().item(), top5.mean().item()
+
+
+def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
+          on_epoch: Callable[[EpochRecord], None] | None = None,
+          on_progress: Callable[[int, int, int, float], None] | None = None,
+          should_stop: Callable[[], bool] | None = None, progress_every: int | None = None,
+          on_start: Callable[[str, tuple, tuple, tuple], None] | None = None) -> TrainResult:
+    """Train ``cfg``; ``on_epoch(record)`` after each epoch, ``on_progress(epoch, step, steps, mean loss)``
+    every ``progress_every`` steps, where ``should_stop()`` is also asked (→ :class:`Cancelled`);
+    ``on_start(spec, input_shape, mean, std)`` once the network and normalisation are known."""
+    s = prepare(cfg, data, on_start)
+    every = progress_every or (100 if s.device.type == "cuda" else 10)
+    classes = len(s.data.classes)
     records: list[EpochRecord] = []
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        lr = opt.param_groups[0]["lr"]
-        model.train()
-        losses = torch.zeros(steps, device=device)
-        top1 = torch.zeros(steps, device=device)
-        top5 = torch.zeros(steps, device=device)
-        for step, (xb, yb) in enumerate(train_b.epoch(cfg.batch_size, train=True)):
-            with _autocast(device, bf16):
-                logits = net(xb).float()
-            loss = F.cross_entropy(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if cfg.schedule == "onecycle":
-                sched.step()
-            losses[step] = loss.detach()
-            top1[step] = top_k_correct(logits.detach(), yb, 1) / len(yb)
-            top5[step] = top_k_correct(logits.detach(), yb, 5) / len(yb)
-            if (step + 1) % every == 0:
-                running = losses[:step + 1].mean().item()  # the one host sync every `every` steps
-                _check_finite(running, cfg, epoch, step + 1, len(data.classes))
-                if on_progress:
-                    on_progress(epoch, step + 1, steps, running)
-                if should_stop and should_stop():
-                    raise Cancelled(f"stopped at epoch {epoch}, step {step + 1}")
-        batch_losses = losses.tolist()
+        lr = s.optimizer.param_groups[0]["lr"]
+        batch_losses, top1, top5 = train_epoch(s, epoch, every, on_progress, should_stop)
         train_loss = float(np.mean(batch_losses))
-        _check_finite(train_loss, cfg, epoch, steps, len(data.classes))
-        test_loss, test1, test5 = evaluate(net, test_b, bf16=bf16)
-        if sched is not None and cfg.schedule != "onecycle":
-            sched.step()
-        record = EpochRecord(epoch, train_loss, top1.mean().item(), top5.mean().item(), test_loss, test1, test5, lr,
-                             time.perf_counter() - t0, tuple(batch_losses))
+        _check_finite(train_loss, cfg, epoch, s.steps, classes)
+        test_loss, test1, test5 = evaluate(s.net, s.test_batches, bf16=s.bf16)
+        if s.schedule is not None and cfg.schedule != "onecycle":
+            s.schedule.step()
+        record = EpochRecord(epoch, train_loss, top1, top5, test_loss, test1, test5, lr, time.perf_counter() - t0,
+                             tuple(batch_losses))
         records.append(record)
         if on_epoch:
             on_epoch(record)
-        _check_finite(test_loss, cfg, epoch, steps, len(data.classes))  # after recording: the diverged epoch stays visible
+        _check_finite(test_loss, cfg, epoch, s.steps, classes)  # after recording: the diverged epoch stays visible
         if should_stop and should_stop():
             raise Cancelled(f"stopped after epoch {epoch}")
-    return TrainResult(model, records, spec, input_shape, mean, std, str(device), data.classes, notes)
+    return TrainResult(s.model, records, s.spec, s.input_shape, s.mean, s.std, str(s.device), s.data.classes, s.notes)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from .config import TrainConfig
 
-STATUSES = ("queued", "running", "done", "diverged", "cancelled", "failed", "interrupted")
 FINISHED = ("done", "diverged", "cancelled", "failed", "interrupted")
 STALE_SECONDS = 30.0  # a running run whose worker has not beaten for this long is presumed dead
 
@@ -213,6 +212,11 @@ class RunStore:
             rows = db.execute("SELECT * FROM runs" + (" WHERE status=?" if status else "") + " ORDER BY id DESC",
                               (status,) if status else ()).fetchall()
         return [self._run(r) for r in rows]
+
+    def trained(self) -> list[Run]:
+        """Finished runs whose weights are kept (status done, a checkpoint, a C×H×W input), newest first: the
+        models the other pages can load."""
+        return [r for r in self.list(status="done") if r.checkpoint and r.input_shape and len(r.input_shape) == 3]
 
     def epochs(self, run_id: int) -> list[dict]:
         with self._connect() as db:

@@ -1,5 +1,5 @@
 """The network analyzer page under AppTest: numbers shown are the lab's hand-worked ones."""
-PAGE = "app_pages/analyzer.py"
+PAGE = "ui/pages/analyzer.py"
 
 
 def _table(at):

@@ -13,17 +13,17 @@ APP = str(Path(__file__).resolve().parents[2] / "app.py")
 def at():
     app = AppTest.from_file(APP, default_timeout=30)
     app.run()
-    app.switch_page("app_pages/calculator.py").run()
+    app.switch_page("ui/pages/calculator.py").run()
     assert not app.exception
     return app
 
 
 def set_inputs(app, **values):
     if "mode" in values:  # the pooling inputs (ceil_mode) exist once the mode is switched
-        app.radio(key="mode").set_value(values.pop("mode")).run()
+        app.radio(key="calc_mode").set_value(values.pop("mode")).run()
     for key, value in values.items():
         widget = {"ceil": app.toggle, "mode": app.radio, "per_axis": app.toggle, "asym": app.toggle,
-                  "bias": app.toggle}.get(key, app.number_input)(key=key)
+                  "bias": app.toggle}.get(key, app.number_input)(key=f"calc_{key}")
         widget.set_value(value)
     app.run()
     assert not app.exception, app.exception
@@ -35,7 +35,7 @@ def metrics(app) -> dict[str, str]:
 
 
 def click(app, key):
-    app.button(key=key).click().run()
+    app.button(key=f"calc_{key}").click().run()
     assert not app.exception, app.exception
     return app
 
@@ -84,10 +84,10 @@ def test_error_shows_a_fix_that_works(at):
         torch.nn.Conv2d(3, 32, 15, padding=2)(torch.zeros(1, 3, 10, 10))
     assert at.error and "10 + 2 + 2 = 14" in at.error[0].value
     assert not at.metric
-    assert at.button(key="fix").label.startswith("Apply suggested: conv 32 k=15")
+    assert at.button(key="calc_fix").label.startswith("Apply suggested: conv 32 k=15")
     click(at, "fix")
     assert not at.error
-    k, p = at.number_input(key="k_h").value, at.number_input(key="p_h").value
+    k, p = at.number_input(key="calc_k_h").value, at.number_input(key="calc_p_h").value
     out = torch.nn.Conv2d(3, 32, k, padding=p)(torch.zeros(1, 3, 10, 10)).shape[-1]
     assert metrics(at)["Output size H×W×N"] == f"{out}×{out}×32" and out >= 1
 
@@ -99,7 +99,7 @@ def test_pool_padding_above_half_kernel_is_an_error_with_fix(at):
     assert at.error and "at most 1" in at.error[0].value
     click(at, "fix")
     assert not at.error
-    p = at.number_input(key="p_h").value
+    p = at.number_input(key="calc_p_h").value
     out = torch.nn.MaxPool2d(3, 2, padding=p)(torch.zeros(1, 3, 32, 32)).shape[-1]
     assert metrics(at)["Output size H×W×C"] == f"{out}×{out}×3"
 
@@ -108,10 +108,10 @@ def test_pool_padding_above_half_kernel_is_an_error_with_fix(at):
 def test_same_button_keeps_the_size(at, k, before, after):
     set_inputs(at, k_h=k, s_h=2, p_h=0)
     click(at, "same")
-    assert at.number_input(key="p_h").value == before and at.number_input(key="s_h").value == 1
-    assert at.toggle(key="asym").value == (before != after)
+    assert at.number_input(key="calc_p_h").value == before and at.number_input(key="calc_s_h").value == 1
+    assert at.toggle(key="calc_asym").value == (before != after)
     if before != after:
-        assert at.number_input(key="pa_h").value == after   # PyTorch's padding='same' puts the extra pixel after
+        assert at.number_input(key="calc_pa_h").value == after   # PyTorch's padding='same' puts the extra pixel after
     out = torch.nn.Conv2d(3, 32, k, padding="same")(torch.zeros(1, 3, 32, 32))
     assert metrics(at)["Output size H×W×N"] == "×".join(map(str, (*out.shape[-2:], 32))) == "32×32×32"
 
@@ -127,12 +127,12 @@ def test_pooling_ceil_mode_matches_torch(at, n, k, s, p):
 def test_halve_solver_button(at):
     click(at, "halve_1")
     assert metrics(at)["Output size H×W×N"] == "16×16×32"   # ⌈32/2⌉
-    assert at.number_input(key="s_h").value == 2 and not at.warning
+    assert at.number_input(key="calc_s_h").value == 2 and not at.warning
 
 
 def test_per_axis_values(at):
     set_inputs(at, per_axis=True)
-    assert at.number_input(key="k_w").value == 5       # starts from the values in use
+    assert at.number_input(key="calc_k_w").value == 5       # starts from the values in use
     set_inputs(at, in_w=28, k_w=3, p_w=1)
     out = torch.nn.Conv2d(3, 32, (5, 3), padding=(2, 1))(torch.zeros(1, 3, 32, 28)).shape
     assert metrics(at)["Output size H×W×N"] == f"{out[-2]}×{out[-1]}×32" == "32×28×32"
@@ -142,14 +142,14 @@ def test_per_axis_values(at):
 def test_sliding_window_figure_for_small_inputs(at):
     assert not at.get("vega_lite_chart") and "up to 16×16" in at.info[0].value
     click(at, "small")
-    assert at.number_input(key="in_h").value <= 16
+    assert at.number_input(key="calc_in_h").value <= 16
     set_inputs(at, in_h=5, in_w=5, k_h=3, s_h=2, p_h=1)  # Dumoulin & Visin fig. 2.7: 3×3 output
-    assert at.slider(key="step").max == 9
-    at.slider(key="step").set_value(5).run()
+    assert at.slider(key="calc_step").max == 9
+    at.slider(key="calc_step").set_value(5).run()
     chart = at.get("vega_lite_chart")[0].proto
     assert "Step 5 of 9: computing output row 1, col 1" in json.loads(chart.spec)["title"]["text"]
     click(at, "next")
-    assert at.slider(key="step").value == 6
+    assert at.slider(key="calc_step").value == 6
 
 
 @pytest.mark.parametrize("inputs", [dict(k_h=32, d_h=8, in_h=2048, in_w=2048), dict(s_h=16, p_h=256),
@@ -162,14 +162,14 @@ def test_never_a_traceback(at, inputs):
 
 def test_inputs_survive_a_visit_to_another_page(at):
     set_inputs(at, k_h=3, p_h=1)
-    at.switch_page("app_pages/home.py").run()
-    at.switch_page("app_pages/calculator.py").run()
+    at.switch_page("ui/pages/home.py").run()
+    at.switch_page("ui/pages/calculator.py").run()
     assert not at.exception
-    assert at.number_input(key="k_h").value == 3 and metrics(at)["Output size H×W×N"] == "32×32×32"
+    assert at.number_input(key="calc_k_h").value == 3 and metrics(at)["Output size H×W×N"] == "32×32×32"
 
 
 def test_quiz_mode_predict_then_reveal(at):
-    at.toggle(key="quiz").set_value(True).run()
+    at.toggle(key="calc_quiz").set_value(True).run()
     assert not at.exception
     assert not [m for m in at.metric if m.label.startswith("Weights")]  # the numbers are hidden
     box = next(t for t in at.text_input if t.label.startswith("Output size"))

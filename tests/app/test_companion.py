@@ -10,8 +10,7 @@ from cnncalc.train.engine import EpochRecord
 from cnncalc.train.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
-APP, PAGE = ROOT / "app.py", ROOT / "app_pages" / "companion.py"
-REGISTERED = "app_pages/companion.py" in APP.read_text()
+APP = ROOT / "app.py"
 
 
 @pytest.fixture
@@ -21,23 +20,14 @@ def store(tmp_path, monkeypatch):
 
 
 def _open() -> AppTest:
-    """Through app.py when it registers the page, else the page on its own (links fall back to text)."""
-    if REGISTERED:
-        at = AppTest.from_file(str(APP), default_timeout=60).run()
-        return at.switch_page("app_pages/companion.py").run()
-    return AppTest.from_file(str(PAGE), default_timeout=60).run()
+    """Through app.py, so the page links and page switches resolve."""
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    return at.switch_page("ui/pages/companion.py").run()
 
 
 @pytest.fixture
-def router(tmp_path):
-    """A router registering every page in app_pages/ (as app.py will), so links and page switches resolve."""
-    (tmp_path / "app_pages").symlink_to(ROOT / "app_pages", target_is_directory=True)
-    (tmp_path / "router.py").write_text(
-        "from pathlib import Path\nimport streamlit as st\n"
-        "pages = [st.Page(f'app_pages/{p.name}') for p in sorted((Path(__file__).parent / 'app_pages').glob('*.py'))]\n"
-        "st.navigation(pages).run()\n")
-    at = AppTest.from_file(str(tmp_path / "router.py"), default_timeout=60).run()
-    return at.switch_page("app_pages/companion.py").run()
+def router():
+    return _open()
 
 
 def _record(epoch, train_loss, train_top1, test_loss, test_top1):

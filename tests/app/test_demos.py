@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnncalc import demos
+from cnncalc.classroom import demos
 
-PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "demos.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "ui" / "pages" / "demos.py")
 
 
 @pytest.fixture
@@ -35,14 +35,14 @@ def test_renders_every_demo_without_training(page):
     assert m["Fully connected"] == "1,000,000,000,000"
     assert m["Locally connected"] == "100,000,000" and m["Convolution"] == "100"
     assert any("Press **Train the four networks**" in i.value for i in at.info)
-    assert at.button(key="dm_sh_go").value is False
+    assert at.button(key="demo_sh_go").value is False
 
 
 def test_equivariance_follows_the_sliders(page):
     at = page.run()
-    at.slider(key="dm_eq_dy").set_value(-3)
-    at.slider(key="dm_eq_dx").set_value(0)
-    at.radio(key="dm_eq_pad").set_value("circular")
+    at.slider(key="demo_eq_dy").set_value(-3)
+    at.slider(key="demo_eq_dx").set_value(0)
+    at.radio(key="demo_eq_pad").set_value("circular")
     at.run()
     assert not at.exception
     assert any("moves by exactly (-3, 0) px" in s.value for s in at.success)
@@ -54,15 +54,15 @@ def test_pooling_table_and_blow_up_inputs(page):
     frame = at.dataframe[0].value
     assert list(frame.columns) == ["0 px", "1 px", "2 px", "3 px"]
     assert (frame["0 px"] == 100.0).all() and (frame["1 px"] < 100).all()
-    at.number_input(key="dm_bu_h").set_value(224)
-    at.number_input(key="dm_bu_w").set_value(224)
-    at.number_input(key="dm_bu_c").set_value(3)
+    at.number_input(key="demo_bu_h").set_value(224)
+    at.number_input(key="demo_bu_w").set_value(224)
+    at.number_input(key="demo_bu_c").set_value(3)
     at.run()
     m = _metrics(at)
     assert m["Fully connected"] == "22,658,678,784" and m["Convolution"] == "900"
     assert m["Locally connected"] == "45,158,400"
     # a window larger than the image is clamped to it, and the conclusion never says "0.0001× fewer"
-    for key, value in dict(dm_bu_h=1, dm_bu_w=1, dm_bu_c=1, dm_bu_k=101).items():
+    for key, value in dict(demo_bu_h=1, demo_bu_w=1, demo_bu_c=1, demo_bu_k=101).items():
         at.number_input(key=key).set_value(value)
     at.run()
     assert not at.exception
@@ -87,8 +87,8 @@ def _fake(source, limit, test_limit, epochs, seed=0, store=None, owner="", devic
 def test_button_shows_curves_and_conclusion(page, monkeypatch):
     at = page.run()
     monkeypatch.setattr(demos, "shuffled_pixels_runs", _fake)
-    at.selectbox(key="dm_sh_source").set_value("synthetic rings (offline)")
-    at.button(key="dm_sh_go").click().run()
+    at.selectbox(key="demo_sh_source").set_value("synthetic rings (offline)")
+    at.button(key="demo_sh_go").click().run()
     assert not at.exception and not at.error
     m = _metrics(at)
     assert m["MLP, shuffled pixels"] == "39.0%" and m["CNN, shuffled pixels"] == "30.0%"

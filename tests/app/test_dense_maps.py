@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "dense_maps.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "ui" / "pages" / "dense_maps.py")
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def _text(at) -> str:
 
 
 def test_shipped_checkpoint_is_the_default():
-    from cnncalc.models import SHIPPED
+    from cnncalc.pytorch.models import SHIPPED
     at = AppTest.from_file(PAGE, default_timeout=90).run()
     assert not at.exception, at.exception
     assert at.selectbox(key="dm_model").value == ("shipped" if SHIPPED.exists() else "random")

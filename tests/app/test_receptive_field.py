@@ -9,7 +9,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGE = "app_pages/receptive_field.py"
+PAGE = "ui/pages/receptive_field.py"
 
 
 def _open(query: dict | None = None) -> AppTest:
@@ -155,12 +155,12 @@ def test_trained_run_before_and_after_training(tmp_path, monkeypatch):
                                        device="cpu"))
     serve(tmp_path, "cpu", idle_exit=0)
     at = _open()
-    choice = next(o for o in at.selectbox(key="net").options if o.startswith(f"trained: run #{run_id}"))
-    at.selectbox(key="net").set_value(choice).run()
+    choice = next(o for o in at.selectbox(key="rf_net").options if o.startswith(f"trained: run #{run_id}"))
+    at.selectbox(key="rf_net").set_value(choice).run()
     assert not at.exception
     assert any("Weights: trained" in s.value for s in at.success)
     assert _metrics(at)["RF size"] == "36"  # the lab net's pool3 (the default layer is the last spatial one)
-    at.radio(key="weights").set_value("random (before training)").run()
+    at.radio(key="rf_weights").set_value("random (before training)").run()
     assert not at.exception and any("Weights: random" in s.value for s in at.success)
 
 
@@ -169,7 +169,7 @@ def test_unit_whose_field_is_all_padding_and_a_first_layer_in_error():
     page says why (not a green 'success', not a story about ReLUs: there are none)."""
     at = _open({"spec": "conv 8 k=1 p=20", "input": "3x4x4"})
     for s in at.slider:
-        if s.key.startswith(("i:", "j:")):
+        if s.key.startswith(("rf_i:", "rf_j:")):
             s.set_value(0)
     at.run()
     assert not at.exception, at.exception

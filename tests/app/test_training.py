@@ -7,11 +7,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnncalc.train import worker
-from cnncalc.train.config import TrainConfig
+from cnncalc.train.config import LADDER, TrainConfig
 from cnncalc.train.engine import EpochRecord
 from cnncalc.train.store import RunStore
+from ui.training_form import form_values
 
-PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "training.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "ui" / "pages" / "training.py")
 
 
 def _record(epoch, train_loss, train_top1, test_loss, test_top1):
@@ -136,3 +137,11 @@ def test_unknown_run_and_unusable_store_are_explained(store, tmp_path, monkeypat
     monkeypatch.setenv("CNNCALC_DATA", str(tmp_path / "a_file"))
     at = _open()
     assert not at.exception and any("cannot be opened" in e.value for e in at.error)
+
+
+def test_q32_form_values_fill_the_training_form():
+    v = form_values({**LADDER["5 + dropout 0.5 + batch norm"], "dropout": 0.25})
+    assert v["tr_dropout"] == 0.25 and v["tr_batchnorm"] is True and v["tr_epochs"] == 100
+    assert v["tr_lr"] == 0.1 and v["tr_augment"] == "cropflip"
+    with pytest.raises(ValueError):
+        form_values({"dropout": 1.5})

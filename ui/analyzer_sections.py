@@ -1,0 +1,104 @@
+"""Larger page sections of the network analyzer (Streamlit side; every number comes from the core)."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from cnncalc import SpecError, analyze, format_shape, format_spec, parse_shape
+from cnncalc.pytorch.crosscheck import RUN_LIMIT_TEXT
+from ui import spec_editor as editor
+
+AUTO_TORCH_PARAMS = 5_000_000  # build small nets in PyTorch without asking; VGG-size nets on a click
+META_NOTE = ("Run on PyTorch's meta device (real shape checks, no values): a real pass would need more than "
+             "{limit} of memory here, so its wording differs from the CPU's message.")
+
+
+def larger_input_section(prefix: str, result) -> None:
+    st.subheader("Run it on a larger image")
+    c, h, w = (result.input_shape + (0, 0))[:3] if len(result.input_shape) == 3 else (0, 0, 0)
+    if not h:
+        st.caption("Give a C×H×W input to try larger images.")
+        return
+    if not result.ok:
+        st.caption(f"Fix {result.first_error.name} first: a network with a layer in error cannot run on any size.")
+        return
+    size = st.number_input("Larger input size (pixels per side)", min_value=h, max_value=max(4096, 2 * h),
+                           value=2 * h, key=f"{prefix}_larger",
+                           help="The same network, unchanged, applied to a bigger image.")
+    bigger = analyze([r.layer for r in result.layers], (c, size, size))
+    fc = next((r for r in result.layers if r.layer.kind == "fc"), None)
+    maps = [i for i, r in enumerate(bigger.layers) if r.out_shape and len(r.out_shape) == 3]
+    now, was = (format_shape(bigger.layers[maps[-1]].out_shape), format_shape(result.layers[maps[-1]].out_shape)) \
+        if maps else ("—", "—")
+    st.markdown(f"Convolutions and pools slide over any size: at {size}×{size} the last feature map is "
+                f"**{now}** (it was **{was}**).")
+    if fc is None:
+        st.success("No fully-connected layer: the whole network applies to the larger image.")
+        return
+    need, got = math.prod(fc.in_shape), math.prod(bigger[fc.index].in_shape)
+    st.markdown(f"But **{fc.name}** has one weight per input: it was built for **{need:,}** inputs and would "
+                f"now receive **{got:,}**.")
+    if result.params <= AUTO_TORCH_PARAMS or st.button("Run it in PyTorch", key=f"{prefix}_run_larger"):
+        outcome = _larger_input(format_spec([r.layer for r in result.layers]), result.input_shape, (c, size, size))
+        if outcome.failed_at:
+            st.error(f"PyTorch, at `{outcome.failed_at}`: `{outcome.error}`")
+        if outcome.device == "meta":
+            st.caption(META_NOTE.format(limit=RUN_LIMIT_TEXT))
+        st.info(outcome.explanation)
+
+
+@st.cache_data(max_entries=32, show_spinner="Running the network in PyTorch…")
+def _larger_input(spec: str, built_for: tuple, run_on: tuple):
+    from cnncalc.pytorch.larger import larger_input
+    return larger_input(spec, built_for, run_on)
+
+
+def exports_section(prefix: str, spec: str, result, csv_text: str, md_text: str) -> None:
+    st.subheader("Export and share")
+    from cnncalc import to_pytorch_code
+    try:
+        code = to_pytorch_code(spec, result.input_shape)
+    except SpecError as err:
+        code = f"# fix the network first: {err}"
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("PyTorch code (.py)", code, "model.py", "text/x-python", key=f"{prefix}_dl_py")
+    c2.download_button("Table (CSV)", csv_text, "layers.csv", "text/csv", key=f"{prefix}_dl_csv")
+    c3.download_button("Table (Markdown)", md_text, "layers.md", "text/markdown", key=f"{prefix}_dl_md")
+    with st.expander("PyTorch code"):
+        st.code(code, language="python")
+    st.markdown("**Share this network** — the link opens this page with the same layers and input size:")
+    st.code(editor.share_link(prefix), language=None)
+
+
+def cross_check_section(prefix: str, spec: str, input_shape: str) -> None:
+    st.subheader("Cross-check with PyTorch")
+    st.caption("Builds the network as torch.nn modules, runs one forward pass and torchinfo, and compares "
+               "every layer's output shape and parameter count with the numbers above.")
+    if not st.button("Cross-check with PyTorch", key=f"{prefix}_check", type="primary"):
+        return
+    from cnncalc.pytorch.crosscheck import cross_check
+    try:
+        with st.spinner("Building the model and running a forward pass…"):
+            check = cross_check(spec, parse_shape(input_shape))
+    except SpecError as err:
+        st.error(f"Fix the network first: {err}")
+        return
+    except (RuntimeError, MemoryError) as err:  # the estimate let it run but the machine could not
+        st.error(f"PyTorch could not run this network here: {str(err).splitlines()[0]}. cnncalc's numbers above "
+                 "are arithmetic and do not need it.")
+        return
+    df = pd.DataFrame([{"layer": r.name, "cnncalc shape": str(r.ours_shape), "PyTorch shape": str(r.torch_shape),
+                        "cnncalc params": r.ours_params, "PyTorch params": r.torch_params,
+                        "agree": "✅" if r.agree else "❌"} for r in check.rows])
+    (st.success if check.all_agree else st.error)(
+        f"{'All layers agree' if check.all_agree else 'Disagreement found'}: parameters cnncalc "
+        f"{check.ours_params:,} · PyTorch {check.torch_params:,}"
+        + (f" · torchinfo {check.torchinfo_params:,}; mult-adds in torchinfo's convention (bias and batch-norm "
+           f"included) {check.ours_mult_adds:,} vs {check.torchinfo_mult_adds:,}" if check.torchinfo_params else "")
+        + f" ({check.seconds:.2f} s).")
+    if check.device == "meta":
+        st.caption(f"Shapes and parameter counts from PyTorch's meta device: a real pass would need more than "
+                   f"{RUN_LIMIT_TEXT} of memory here, and torchinfo needs a real pass, so it was skipped.")
+    st.dataframe(df, hide_index=True, width="stretch")

@@ -1,0 +1,103 @@
+"""Network analyzer: a whole network → the per-layer table, charts, comparisons, exports, PyTorch check."""
+import pandas as pd
+import streamlit as st
+
+from cnncalc import PRESETS, SpecError, analyze, format_shape
+from cnncalc.classroom import quiz
+from ui import analyzer_sections as sections
+from ui import spec_editor as editor
+from ui import widgets
+from cnncalc.draw.charts import params_chart, params_frame, rf_chart, rf_frame
+from cnncalc.comparisons import bag_of_words_svm, per_training_image, training_values
+from cnncalc.tables import HEADERS, missing_note, numeric_rows, to_csv, to_markdown, total_text
+
+st.title("📋 Network analyzer")
+st.caption("Every layer's output shape, weights, FC-equivalent, MACs, memory and receptive field — "
+           "for a preset or your own network.")
+
+spec = editor.init("analyzer")
+c1, c2 = st.columns([2, 1])
+c1.selectbox("Start from a preset", list(PRESETS), key="analyzer_preset", on_change=editor.load_preset,
+             args=("analyzer",), format_func=lambda k: PRESETS[k].title,
+             help="Loads the preset's layers and the input size it was designed for.")
+c2.text_input("Input C×H×W", key="analyzer_input", on_change=editor.sync_url, args=("analyzer",),
+              help="Channels × height × width of one image, e.g. 3x32x32 for CIFAR-10.")
+
+# one editor at a time: a data editor first drawn inside a hidden tab did not register its first edits
+mode = st.segmented_control("Edit the layers as", ["Text spec", "Table"], key="analyzer_edit_mode",
+                            default="Text spec", help="Both edit the same network; switch at any time.")
+if mode == "Table":
+    st.data_editor(pd.DataFrame({"layer": editor.spec_lines(spec)}), key=editor.table_key("analyzer"), num_rows="dynamic",
+                   width="stretch", on_change=editor.table_changed, args=("analyzer",),
+                   column_config={"layer": st.column_config.TextColumn("layer", help="one layer of the spec")})
+else:
+    editor.spec_text("analyzer")
+    st.text_area("Layers (one per line or separated by ;)", key=editor.text_key("analyzer"), height=160,
+                 on_change=editor.text_changed, args=("analyzer",),
+                 help="conv N k= s= p= d= g= bias=0|1 · maxpool/avgpool k= s= p= ceil=1 · gap · flatten · "
+                      "fc N · bn · dropout p= · relu/tanh/sigmoid/gelu… · p=same or per axis HxW, before:after")
+
+try:
+    result = analyze(spec, st.session_state["analyzer_input"])
+except SpecError as err:
+    st.error(f"**Cannot read this network:** {err}")
+    st.stop()
+
+for r in result.layers:
+    if r.status == "error" and r.message.startswith("not computed"):
+        continue
+    if r.status != "ok":
+        box = st.error if r.status == "error" else st.warning
+        col_msg, col_fix = st.columns([4, 1])
+        with col_msg:
+            box(f"**{r.name}** (`{r.spec}`): {r.message}")
+        if r.fix:
+            col_fix.button(f"Apply `{r.fix}`", key=f"analyzer_fix_{r.index}", on_click=editor.replace_layer,
+                           args=("analyzer", r.index, r.fix), help="Replace this layer by the nearest valid one")
+
+if st.toggle("Quiz: predict, then reveal", key="analyzer_quiz",
+             help="Hide the numbers; pick a layer, type your predictions, then reveal each with its formula."):
+    names = [r.name for r in result.layers if r.out_shape is not None]
+    if not names:
+        st.info("No layer has an output to predict yet: apply the suggested fix above first.")
+        st.stop()
+    pick = st.selectbox("Layer to predict", names, key="analyzer_quiz_layer",
+                        format_func=lambda n: f"{n}: {result[n].spec} (input {format_shape(result[n].in_shape)})")
+    widgets.quiz_block(quiz.layer_questions(result[pick]), f"analyzer_q_{abs(hash((spec, str(result.input_shape), pick)))}")
+    st.stop()  # the table, charts and totals would give the answers away
+
+table, counts = widgets.count_table(numeric_rows(result), ("weights", "biases", "params", "fc_equivalent", "macs", "memory"),
+                               HEADERS)
+st.dataframe(table, hide_index=True, width="stretch", height=36 * (len(table) + 1) + 3, placeholder="—",
+             column_config=counts)
+widgets.metrics_row({label: total_text(result, key) for label, key in (
+    ("parameters", "params"), ("MACs", "macs"), ("FLOPs", "flops"), ("activation memory (bytes)", "memory"))})
+if note := missing_note(result):
+    st.caption(f"The {note}. Fix the layers in error to get the network's totals.")
+
+with st.expander("Formulas of one layer, values substituted"):
+    pick = st.selectbox("Layer", [r.name for r in result.layers if r.formulas], key="analyzer_formula_layer")
+    for key, text in result[pick].formulas.items() if pick else []:
+        st.markdown(f"**{key}**")
+        st.latex(widgets.to_latex(text))
+widgets.conventions_expander()
+
+complete = not result.missing("params")  # shares and comparisons of a lower bound would be wrong
+left, right = st.columns(2)
+if result.params and complete:
+    left.altair_chart(params_chart(params_frame(result)), width="stretch")
+if len(rf_frame(result)):
+    right.altair_chart(rf_chart(rf_frame(result)), width="stretch")
+
+if complete:
+    st.subheader("Is that a lot?")
+    cols = st.columns(4)
+    for col, comp in zip(cols, [per_training_image(result.params), training_values(), bag_of_words_svm()]):
+        with col:
+            widgets.metric_with_formula(comp.label, f"{comp.value:,}", comp.formula)
+    cols[3].metric("this network / bag-of-words + SVM", f"{result.params / bag_of_words_svm().value:,.1f}×",
+                   help="Total parameters divided by those of a 1000-word SIFT bag-of-words with a linear SVM.")
+
+sections.larger_input_section("analyzer", result)
+sections.exports_section("analyzer", spec, result, to_csv(result), to_markdown(result))
+sections.cross_check_section("analyzer", spec, st.session_state["analyzer_input"])

@@ -1,0 +1,123 @@
+"""The Training page's form: one session key per TrainConfig field (``tr_<field>``), the ladder and sweep
+buttons that fill it, and queueing the run it describes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from cnncalc.train.config import LADDER, SWEEPS, TrainConfig
+from cnncalc.train.data import local_cifar10
+
+DEFAULT = TrainConfig()
+FIELDS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "nesterov", "weight_decay", "schedule", "gamma",
+          "standardize", "augment", "dropout", "batchnorm", "pipeline", "device")
+EXPERIMENT = tuple(f for f in FIELDS if f not in ("pipeline", "device"))  # where to run is not the experiment
+BUILT_IN = ("cifar10", "mnist", "synthetic")
+ss = st.session_state
+
+
+def sources() -> dict[str, str]:
+    """The data choices: label → TrainConfig.data ('' = the custom folder typed below)."""
+    local = local_cifar10()
+    return {**({f"CIFAR-10, local copy ({local.name})": str(local)} if local else {}),
+            "CIFAR-10 (download)": "cifar10", "MNIST (download)": "mnist", "synthetic (offline demo)": "synthetic",
+            "custom folder (path below)": ""}
+
+
+def init(gpu: bool) -> None:
+    for f in FIELDS:
+        ss.setdefault(f"tr_{f}", getattr(DEFAULT, f))
+    ss.setdefault("tr_limit", 0 if gpu else 2000)
+
+
+def form_values(changes: dict) -> dict:
+    """Session values that fill the form with one experiment, everything else at the default — as the ladder
+    buttons do (the companion's "launch this" uses it). Raises ValueError on an invalid value."""
+    cfg = DEFAULT.replace(**changes)  # validates the values
+    return {f"tr_{f}": getattr(cfg, f) for f in EXPERIMENT}
+
+
+def apply_preset(changes: dict, reset: bool) -> None:
+    ss.update(form_values(changes) if reset else {f"tr_{k}": v for k, v in changes.items()})
+
+
+def ladder_buttons() -> None:
+    st.markdown("**The lab's ladder** — each step adds one idea to the one before (fills the form):")
+    with st.container(horizontal=True):  # buttons as wide as their labels, wrapping on a narrow screen
+        for label, changes in LADDER.items():
+            st.button(label.replace("ExponentialLR", "exp. lr"), key=f"tr_step{label[0]}", on_click=apply_preset,
+                      args=(changes, True), help=", ".join(f"{k} = {v}" for k, v in changes.items())
+                      + "; everything else at the default")
+    for name, values in SWEEPS.items():
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.markdown(f"**Sweep the {name}** (changes only that value):")
+            for change in values:
+                (k, v), = change.items()
+                st.button(f"{'lr' if k == 'lr' else 'batch'} {v:g}", key=f"tr_{k}_{v}", on_click=apply_preset,
+                          args=({k: v}, False))
+
+
+def form(gpu: bool) -> bool:
+    """The settings of a new run; True when "Queue this run" was pressed."""
+    choices = sources()
+    with st.form("tr_form", border=False):
+        c = st.columns(4)
+        c[0].selectbox("Data", list(choices), key="tr_source", help="".join(
+            f"Local copy: {p}. " for p in choices.values() if p not in BUILT_IN and p)
+            + "CIFAR-10/MNIST download into a cache on first use (offline, the run fails and says why). A local "
+            "ImageFolder copy: with a limit only that many images are decoded; all of them are decoded once (slow "
+            "the first time) and cached. Synthetic: 10 classes of generated patterns, nothing to download.")
+        c[0].text_input("Custom folder", key="tr_path", placeholder="/path/with/train/and/test",
+                        help="An ImageFolder tree: train/<class>/*.jpg and test/<class>/*.jpg, images of one size.")
+        c[0].number_input("Examples per split (0 = all)", 0, 1_000_000, step=500, key="tr_limit",
+                          help="A seeded random subset of this many training and this many test images. "
+                               + ("" if gpu else "No GPU: try 1,000–2,000."))
+        c[0].text_input("Run name (optional)", key="tr_name", help="Empty: a summary of the settings.")
+        c[1].number_input("Epochs", 1, 1000, key="tr_epochs", help="Passes over the training set.")
+        c[1].number_input("Batch size (images)", 1, 65536, key="tr_batch_size",
+                          help="Images per optimisation step; one epoch = ⌈N / batch size⌉ steps.")
+        c[1].number_input("Learning rate (per step)", 1e-7, 10.0, key="tr_lr", format="%g", step=0.01,
+                          help="Size of each SGD step: weights −= lr × gradient. Too high → loss explodes (NaN).")
+        c[1].selectbox("Optimizer", ["sgd", "adam", "adamw"], key="tr_optimizer")
+        c[2].number_input("Momentum", 0.0, 0.999, key="tr_momentum", step=0.1, format="%g",
+                          help="SGD only: fraction of the previous step added to the next (lab step 4: 0.9).")
+        c[2].checkbox("Nesterov momentum", key="tr_nesterov", help="SGD with momentum > 0 only.")
+        c[2].number_input("Weight decay (L2, per step)", 0.0, 1.0, key="tr_weight_decay", format="%g", step=1e-4,
+                          help="Each step also shrinks the weights by lr × decay × w.")
+        c[2].selectbox("LR schedule", ["none", "exponential", "step", "cosine", "onecycle"], key="tr_schedule",
+                       help="exponential: lr × gamma after every epoch; step: × 0.1 every third of the run; "
+                            "cosine: down to 0; onecycle: up then down, per step.")
+        c[2].number_input("Gamma (per epoch)", 0.5, 1.0, key="tr_gamma", step=0.01, format="%g",
+                          help="ExponentialLR factor per epoch: lr at epoch e = lr × gamma^(e−1).")
+        c[3].selectbox("Standardization", ["none", "lab", "train"], key="tr_standardize",
+                       format_func={"none": "none (pixels in [0, 1])", "lab": "the lab sheet's constants",
+                                    "train": "computed from the training set"}.get,
+                       help="Subtract a per-channel mean and divide by a std. The statistics come from the "
+                            "training images only — using test images would leak test information into training.")
+        c[3].selectbox("Augmentation", ["none", "cropflip", "padcrop"], key="tr_augment",
+                       format_func={"none": "none", "cropflip": "random crop 28 + flip (the lab's)",
+                                    "padcrop": "pad 4 + random crop 32 + flip"}.get,
+                       help="The lab's: a random 28×28 crop and a horizontal flip half the time for training, the "
+                            "centre 28×28 crop for test (pool3 switches to ceil mode so fc4 keeps 1024 inputs). "
+                            "Pad-crop: zero-pad by 4, take a random 32×32 crop and flip; test images unchanged.")
+        c[3].number_input("Dropout (before the last fc)", 0.0, 0.95, key="tr_dropout", step=0.1, format="%g",
+                          help="Probability of zeroing each input of the last fc layer during training.")
+        c[3].checkbox("Batch norm after each conv", key="tr_batchnorm")
+        c[3].selectbox("Pipeline", ["fast", "lab"], key="tr_pipeline", format_func={
+            "fast": "fast (data on the device)", "lab": "the lab's DataLoader"}.get,
+                       help="Same training; fast keeps the images on the device and augments whole batches.")
+        c[3].selectbox("Device", ["auto", "cpu"] + (["cuda"] if gpu else []), key="tr_device",
+                       help="auto: the GPU when there is one, else the CPU.")
+        return st.form_submit_button("Queue this run", type="primary")
+
+
+def config_from_form() -> TrainConfig:
+    """The run the form describes. Raises ValueError naming what is wrong (a missing folder, a bad value)."""
+    source = sources().get(ss.tr_source, "") or ss.tr_path.strip()
+    folder = Path(source).expanduser()
+    if source not in BUILT_IN and not (source and (folder / "train").is_dir() and (folder / "test").is_dir()):
+        raise ValueError(f"Cannot use the folder `{source or '(empty)'}`: it must hold `train/<class>/` and "
+                         "`test/<class>/` folders of images. Type its full path in *Custom folder*.")
+    data = source if source in BUILT_IN else str(folder.resolve())
+    return TrainConfig(data=data, limit=ss.tr_limit or None, **{f: ss[f"tr_{f}"] for f in FIELDS})

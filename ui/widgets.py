@@ -1,0 +1,96 @@
+"""Small Streamlit helpers shared by the pages: formulas as LaTeX, metrics, exact count tables, the quiz block.
+(The core, cnncalc/, never imports streamlit.)"""
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from cnncalc import CONVENTIONS
+
+
+def to_latex(text: str) -> str:
+    """A core formula string ('⌊(32 + 2·2 − 5)/1⌋ + 1 = 32') as LaTeX for st.latex."""
+    table = {"⌊": r"\left\lfloor ", "⌋": r"\right\rfloor ", "⌈": r"\left\lceil ", "⌉": r"\right\rceil ",
+             "·": r"\cdot ", "×": r"\times ", "−": "-", "≥": r"\ge ", "≤": r"\le ", ",": "{,}", "γ": r"\gamma",
+             "β": r"\beta", "…": r"\ldots ", "±": r"\pm "}
+    out = "".join(table.get(ch, ch) for ch in text)
+    return out.replace("(one per filter)", r"\text{ (one per filter)}").replace("(one per output)",
+                                                                               r"\text{ (one per output)}")
+
+
+def metric_with_formula(label: str, value: str, formula: str, help: str | None = None) -> None:
+    """A number with its substituted formula one click away."""
+    st.metric(label, value, help=help)
+    if formula:
+        with st.popover("formula"):
+            st.latex(to_latex(formula))
+
+
+def conventions_expander(keys=("macs", "flops", "fc_equivalent", "locally_connected", "rf", "memory")) -> None:
+    with st.expander("Conventions (what each number counts)"):
+        for key in keys:
+            st.markdown(f"- **{key}**: {CONVENTIONS[key]}")
+
+
+def fmt(value, spec: str | None = None) -> str:
+    """A number for the page: '—' when missing or not finite (a diverged epoch); with ``spec`` formatted by
+    it ('.1%'), else whole numbers with thousands separators and anything else as text."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if spec:
+        return format(value, spec)
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+INT64_MAX = 2**63 - 1
+
+
+def count_table(rows: list[dict], columns, headers: dict):
+    """A DataFrame and its column configs for exact counts. pandas turns an int column holding a None into
+    float64, which rounds every count above 2⁵³ (the FC-equivalent of a 30,001² input is 8.1·10¹⁷): count
+    columns are built as nullable Int64 instead, and a column with a count beyond int64 (a 20,000² input
+    gives ~10¹⁹) as exact text — Arrow has no larger integer."""
+    import pandas as pd
+    frame = pd.DataFrame(rows)
+    config = {}
+    for c in columns:
+        values = [r[c] for r in rows]
+        if any(v is not None and v > INT64_MAX for v in values):
+            frame[c] = pd.Series([None if v is None else fmt(v) for v in values], dtype=object)
+            config[c] = st.column_config.TextColumn(headers[c])
+        else:
+            frame[c] = pd.array(values, dtype="Int64")
+            config[c] = st.column_config.NumberColumn(headers[c], format="localized")
+    return frame, config
+
+
+METRIC_CHARS = 13  # a metric's value longer than this is cut with "…" in a quarter of the page
+
+
+def metrics_row(values: dict) -> None:
+    """One row of metrics; two per row when a value is too long to show whole in a narrow column."""
+    texts = {label: fmt(value) for label, value in values.items()}
+    per_row = len(texts) if max(map(len, texts.values()), default=0) <= METRIC_CHARS else 2
+    items = list(texts.items())
+    for start in range(0, len(items), per_row):
+        for col, (label, text) in zip(st.columns(per_row), items[start:start + per_row]):
+            col.metric(label, text)
+
+
+def quiz_block(questions, prefix: str) -> None:
+    """Predict, then reveal: an input per question; the answer, its formula and a verdict after 'Reveal'."""
+    from cnncalc.classroom.quiz import check
+    revealed = st.session_state.setdefault(f"{prefix}_revealed", set())
+    for q in questions:
+        with st.container(border=True):
+            c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+            guess = c1.text_input(q.prompt, key=f"{prefix}_{q.key}", placeholder="your prediction",
+                                  help="Whole numbers; a shape as H×W×C, e.g. 32x32x32.")
+            if c2.button("Reveal", key=f"{prefix}_{q.key}_reveal", disabled=not guess.strip()):
+                revealed.add(q.key)
+            if q.key in revealed:
+                verdict = check(q, guess)
+                (st.success if verdict.correct else st.error)(verdict.message)
+                if q.formula:
+                    st.latex(to_latex(q.formula))

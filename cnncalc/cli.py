@@ -1,4 +1,9 @@
-"""``python -m cnncalc analyze "SPEC" --input 3x32x32 [--json]`` (or ``--preset lab``)."""
+"""``python -m cnncalc analyze "SPEC" --input 3x32x32 [--json]`` (or ``--preset lab``).
+
+Exit codes: 0 done, 1 a training run that did not finish, 2 input that cannot be used (an unreadable or
+over-long spec, a bad option, an unusable run store) — one ``error: …`` line on stderr, never a traceback —
+and 3 a spec that reads but whose settings do not fit the input.
+"""
 from __future__ import annotations
 
 import argparse
@@ -45,11 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("presets", help="list the presets").set_defaults(
         run=lambda _: print("\n".join(f"{k:8} {p.title}  [{'x'.join(map(str, p.input_shape))}]"
                                       for k, p in PRESETS.items())) or 0)
-    from .train.cli import add_parsers  # torch is imported only when a training command runs
+    from .train.cli import CommandError, add_parsers  # torch is imported only when a training command runs
     add_parsers(sub)
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except SpecError as err:
+    except (SpecError, CommandError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -5,6 +5,12 @@
 
 Sizes are ``N`` or ``HxW``; padding also ``same`` or, asymmetric, ``before:after`` per axis
 (``p=0:1`` or ``p=1:2x0:1``). Only a fixed grammar is read — nothing is evaluated.
+
+One server parses every student's text, and a regular expression holds the GIL while it runs, so the parser
+must take time linear in its input whatever it is given: a spec longer than ``Limits.spec_chars`` is refused
+before anything else (and before the cache), every token is bounded (:data:`MAX_TOKEN`) before it is
+matched, and every pattern is unambiguous — no two quantifiers can match the same characters, so a failed
+match never backtracks through the ways of splitting a run of digits.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from typing import Callable
 
 from .layers import (ACTIVATIONS, Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten,
                      Layer, Linear, Pad, Pair, Pool, is_symmetric, layer_names)
+from .server.limits import Limits, load_limits
 
 LAYER_TYPES = (Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten, Linear, Pool)
 
@@ -41,14 +48,33 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "avgpool": ("k", "s", "p", "ceil"), "fc": ("bias",), "dropout": ("p",),
     "gap": (), "adaptiveavgpool": (), "flatten": (), "bn": ()}
 MAX_SIZE = 1_000_000
+# The longest token the grammar needs is a padding such as `padding=1000000:1000000x1000000:1000000` (39
+# characters); 100 leaves room for long probabilities, and bounds every match and every error message.
+MAX_TOKEN = 100
+# A shape is at most C×H×W of seven digits each, with spaces around the separators.
+MAX_SHAPE_CHARS = 64
+
+# Linear-time patterns: each quantified run is followed by a character it cannot match (a dot, an `e`, the
+# end), so there is exactly one way to match any text and a failure is found in one pass.
+_WHOLE = re.compile(r"\d{1,7}")
+_PROBABILITY = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d{1,4})?")
+_COUNT = re.compile(r"[\d.x]+")
+
+
+def _short(text: str, keep: int = 40) -> str:
+    """``text`` for an error message: whole when short, else its start, '…' and its length — a message
+    that quotes a 60,000-character line helps nobody and costs every page that shows it."""
+    text = text.strip()
+    shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[:keep])  # a NUL is not blank
+    return shown if len(text) <= keep else f"{shown}… ({len(text):,} characters)"
 
 
 def _where(index: int, text: str) -> str:
-    return f"layer {index + 1} ('{text.strip()}')"
+    return f"layer {index + 1} ('{_short(text, 60)}')"
 
 
 def _int(token: str, what: str, where: str, low: int = 1) -> int:
-    if not re.fullmatch(r"\d{1,7}", token) or not low <= int(token) <= MAX_SIZE:
+    if not _WHOLE.fullmatch(token) or not low <= int(token) <= MAX_SIZE:
         raise SpecError(f"{where}: {what} '{token}' must be a whole number from {low} to {MAX_SIZE:,}, "
                         f"e.g. {what}=3")
     return int(token)
@@ -114,7 +140,7 @@ def _build(kind: str, count: str | None, opts: dict[str, str], where: str) -> La
         return Linear(_int(count, "outputs", where), bias=_bool(opts.get("bias", "1"), "bias", where))
     if kind == "dropout":
         token = opts.get("p", count or "0.5")
-        if not re.fullmatch(r"(\d+\.?\d*|\.\d+)([eE][-+]?\d{1,4})?", token) or not 0 <= float(token) <= 1:
+        if not _PROBABILITY.fullmatch(token) or not 0 <= float(token) <= 1:
             raise SpecError(f"{where}: dropout p='{token}' must be a probability from 0 to 1, e.g. p=0.5")
         return Dropout(float(token))
     if count is not None:
@@ -122,14 +148,29 @@ def _build(kind: str, count: str | None, opts: dict[str, str], where: str) -> La
     return {"flatten": Flatten(), "bn": BatchNorm()}.get(kind) or Activation(kind)
 
 
-def parse_layer(text: str, index: int = 0) -> Layer:
-    where = _where(index, text)
+def _tokens(text: str, where: str) -> list[str]:
+    """The layer's tokens, each at most :data:`MAX_TOKEN` characters (checked before any pattern sees it)."""
     tokens = text.split()
+    if not tokens:
+        raise SpecError(f"{where}: the layer is empty; write e.g. 'conv 32 k=3 p=1'")
+    for tok in tokens:
+        if len(tok) > MAX_TOKEN:
+            raise SpecError(f"{where}: '{_short(tok)}' is too long for a name or a setting "
+                            f"(at most {MAX_TOKEN} characters); write e.g. k=3 or p=0.5")
+    return tokens
+
+
+def parse_layer(text: str, index: int = 0) -> Layer:
+    """One layer's text (``'conv 32 k=5 p=2'``) → its layer; raises :class:`SpecError` naming the token."""
+    if not isinstance(text, str):
+        raise SpecError(f"a layer is text, not {type(text).__name__}")
+    where = _where(index, text)
+    tokens = _tokens(text, where)
     name = tokens[0].lower()
     kind = KIND_SYNONYMS.get(name, name)
     if kind not in ALLOWED and kind not in ACTIVATIONS:
         known = "conv, maxpool, avgpool, gap, adaptiveavgpool, flatten, fc, bn, dropout, " + ", ".join(ACTIVATIONS)
-        raise SpecError(f"{where}: unknown layer '{tokens[0]}'; known layers: {known}")
+        raise SpecError(f"{where}: unknown layer '{_short(tokens[0])}'; known layers: {known}")
     count, opts = None, {}
     for tok in tokens[1:]:
         if "=" in tok:
@@ -144,18 +185,37 @@ def parse_layer(text: str, index: int = 0) -> Layer:
             if not value:
                 raise SpecError(f"{where}: '{tok}' has no value, e.g. {key}=2")
             opts[key] = value
-        elif count is None and re.fullmatch(r"[\d.x]+", tok):
+        elif count is None and _COUNT.fullmatch(tok):
             count = tok
         else:
-            raise SpecError(f"{where}: unexpected '{tok}'; write settings as key=value, e.g. k=3")
+            raise SpecError(f"{where}: unexpected '{_short(tok)}'; write settings as key=value, e.g. k=3")
     return _build(kind, count, opts, where)
 
 
-def parse_spec(text: str) -> tuple[Layer, ...]:
-    """Read a spec into layers; raises :class:`SpecError` on anything it cannot read."""
+def parse_spec(text: str, max_chars: int | None = None) -> tuple[Layer, ...]:
+    """Read a spec into layers; raises :class:`SpecError` on anything it cannot read.
+
+    A text longer than ``max_chars`` (default: the classroom's ``spec_chars``, :func:`spec_limit`) is refused
+    before it is split or cached, so an over-long paste costs one ``len`` and never holds cache memory."""
     if not isinstance(text, str):
         raise SpecError(f"a spec is text, not {type(text).__name__}")
+    limit = spec_limit() if max_chars is None else max_chars
+    if len(text) > limit:
+        raise SpecError(f"the spec is {len(text):,} characters long, more than the limit of {limit:,} "
+                        f"characters; {Limits.how_to_change('spec_chars')}")
     return _parse_cached(text)
+
+
+@functools.lru_cache(maxsize=1)
+def spec_limit() -> int:
+    """The longest spec :func:`parse_spec` reads: ``spec_chars`` of :func:`load_limits`, read once per
+    process like the server's other limits (a teacher restarts the app after changing it). A broken
+    classroom.toml falls back to the default here: the parser must raise nothing but SpecError, and the
+    server reports the broken file where it loads its limits."""
+    try:
+        return load_limits().spec_chars
+    except (OSError, ValueError):
+        return Limits().spec_chars
 
 
 def split_spec(text: str) -> list[str]:
@@ -174,20 +234,46 @@ def _parse_cached(text: str) -> tuple[Layer, ...]:  # layers are frozen, so shar
 
 
 def parse_shape(text: str | tuple | list) -> tuple[int, ...]:
-    """'3x32x32' or (3, 32, 32) → (C, H, W); '784' → (784,). Raises SpecError otherwise."""
+    """'3x32x32' or (3, 32, 32) → (C, H, W); '784' → (784,). Raises SpecError otherwise.
+
+    A text longer than :data:`MAX_SHAPE_CHARS` or a sequence of more than three items is refused before it is
+    split or converted (``int`` of a long digit string costs time quadratic in its length)."""
     if isinstance(text, int) and not isinstance(text, bool):
         text = (text,)      # 784: a flat input of N values
     elif not isinstance(text, (str, tuple, list)):
         text = repr(text)   # None, 3.5, b"…": not a shape (the message below names it)
-    parts = text.lower().replace("×", "x").replace(",", "x").split("x") if isinstance(text, str) else list(text)
-    try:
-        shape = tuple(int(str(p).strip()) for p in parts)
-    except ValueError:
-        shape = ()
+    shape: tuple[int, ...] = ()
+    if isinstance(text, str) and len(text) <= MAX_SHAPE_CHARS:
+        parts = text.lower().replace("×", "x").replace(",", "x").split("x")
+        shape = _whole_numbers(parts)
+    elif isinstance(text, (tuple, list)) and len(text) <= 3:
+        shape = _whole_numbers(text)
     if len(shape) not in (1, 3) or not all(0 < v <= MAX_SIZE for v in shape):
-        raise SpecError(f"input shape '{text}' must be C×H×W (e.g. 3x32x32) or N (e.g. 784), "
+        shown = (_short(text) if isinstance(text, str) else
+                 "(" + ", ".join(map(_item, text[:4])) + (", …" if len(text) > 4 else "") + ")")
+        raise SpecError(f"input shape '{shown}' must be C×H×W (e.g. 3x32x32) or N (e.g. 784), "
                         f"each a whole number from 1 to {MAX_SIZE:,}")
     return shape
+
+
+def _item(x) -> str:
+    """One item of a shape for a message (``repr`` of a 10⁵-digit int raises, and would be unreadable)."""
+    if isinstance(x, int) and not isinstance(x, bool) and x.bit_length() > 64:
+        return "a number too large"
+    return _short(repr(x), 20) if isinstance(x, (int, float, str)) else type(x).__name__
+
+
+def _whole_numbers(parts) -> tuple[int, ...]:
+    """Each part as an int (a digit string, or an int); () when one is not — bools and floats included, which
+    ``int()`` would silently turn into 1 or truncate."""
+    out = []
+    for p in parts:
+        if isinstance(p, bool) or not isinstance(p, (int, str)) and not hasattr(p, "__index__"):
+            return ()
+        if isinstance(p, str) and not _WHOLE.fullmatch(p.strip()):
+            return ()
+        out.append(int(p.strip()) if isinstance(p, str) else int(p))
+    return tuple(out)
 
 
 def as_hw(size) -> tuple[int, int] | None:
@@ -274,4 +360,4 @@ def as_layers(spec: str | tuple[Layer, ...] | list[Layer]) -> tuple[Layer, ...]:
 
 __all__ = ["SpecError", "parse_spec", "parse_layer", "parse_shape", "format_shape", "split_spec", "format_spec",
            "format_layer",
-           "as_layers", "layer_names"]
+           "as_layers", "layer_names", "spec_limit"]

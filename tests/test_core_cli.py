@@ -97,3 +97,35 @@ def test_analyze_output_matches_the_checked_in_file(preset):
     if os.environ.get("CNNCALC_UPDATE_GOLDEN"):
         golden.write_text(out.stdout)
     assert out.stdout == golden.read_text()
+
+
+# --- over-long and junk specs: a message, never a traceback (issue #10) -----------------------------------
+
+@pytest.mark.parametrize("spec, phrase", [
+    ("relu; " * 12_000, "the spec is 72,000 characters long, more than the limit of 65,536 characters"),
+    ("dropout p=" + "1" * 16_000 + "!", "at most 100 characters"),
+    ("\x01\x02 ;;; ==", "unknown layer '\\x01\\x02'"),
+    ("conv 8 k=3 " + "p=1 " * 5_000, "'p' is given twice"),
+    ("=", "unknown layer '='"),
+])
+def test_over_long_or_junk_spec_exits_2(spec, phrase):
+    out = cli("analyze", spec)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.startswith("error:") and phrase in out.stderr, out.stderr
+    assert len(out.stderr) < 1000                                        # the message does not echo the text
+
+
+def test_the_spec_limit_is_the_teachers():
+    import os
+    env = {**os.environ, "CNNCALC_SPEC_CHARS": "10"}
+    out = subprocess.run([sys.executable, "-m", "cnncalc", "analyze", "conv 8 k=3; relu"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "more than the limit of 10 characters" in out.stderr
+    assert "CNNCALC_SPEC_CHARS" in out.stderr and "classroom.toml" in out.stderr
+
+
+@pytest.mark.parametrize("shape", ["9" * 3000, "3x" * 1000 + "3", "3x32x32x"])
+def test_junk_input_shape_exits_2(shape):
+    out = cli("analyze", "relu", "--input", shape)
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "input shape" in out.stderr
+    assert len(out.stderr) < 500

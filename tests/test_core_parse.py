@@ -1,5 +1,6 @@
 """The text spec: round trips, synonyms, comments, a fuzz of malformed input (only SpecError), analyze()
-never raising on what parses, the torch-free import, and to_pytorch_code run for real."""
+never raising on what parses, time linear in the input (the length limit, bounded tokens, unambiguous
+patterns), the torch-free import, and to_pytorch_code run for real."""
 from __future__ import annotations
 
 import random
@@ -19,7 +20,9 @@ import cnncalc
 from cnncalc import (Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten, Linear, Pool, SpecError,
                      analyze, build_model, format_spec, parse_spec, to_pytorch_code)
 from cnncalc.layers import ACTIVATIONS
-from cnncalc.parse import KEY_SYNONYMS, KIND_SYNONYMS, MAX_SIZE
+from cnncalc.parse import (_COUNT, _PROBABILITY, _WHOLE, KEY_SYNONYMS, KIND_SYNONYMS, MAX_SIZE, MAX_TOKEN,
+                           _parse_cached, parse_layer, parse_shape, spec_limit, split_spec)
+from cnncalc.server.limits import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -366,3 +369,147 @@ def test_to_pytorch_code_demo_block(tmp_path, capsys):
 def test_to_pytorch_code_demo_block_with_bn_after_fc(tmp_path, capsys):
     printed = _run_demo("fc 8; bn; fc 2", (4,), tmp_path, capsys)
     assert "torch.Size([1, 2])" in printed
+
+
+# --- linear time: one student's text must not freeze the server (issue #10) -----------------------------
+# The bounds are generous for a loaded CI machine: the measured times are 10–100× smaller.
+
+
+def _timed(fn) -> tuple[float, object]:
+    """(seconds, result or the SpecError raised) of ``fn()``; any other exception propagates."""
+    t0 = time.perf_counter()
+    try:
+        out = fn()
+    except SpecError as err:
+        out = err
+    return time.perf_counter() - t0, out
+
+
+@pytest.mark.parametrize("pattern", [_PROBABILITY, _WHOLE, _COUNT], ids=["probability", "whole", "count"])
+@pytest.mark.parametrize("tail", ["!", ".!", "e!", "x!", ".5e5!"])
+def test_every_pattern_fails_in_linear_time(pattern, tail):
+    """A million digits and a bad last character: an unambiguous pattern fails in one pass (the old dropout
+    pattern \\d+\\.?\\d* tried every split of the digits — 100,000 of them took 155 s, holding the GIL)."""
+    seconds, _ = _timed(lambda: pattern.fullmatch("1" * 1_000_000 + tail))
+    assert seconds < 0.5, f"{seconds:.2f} s"
+
+
+@pytest.mark.parametrize("digits", [16_000, 100_000])
+@pytest.mark.parametrize("max_chars", [None, 10**7], ids=["default limit", "limit raised"])
+def test_dropout_digit_probe_is_refused_at_once(digits, max_chars):
+    """The issue's probe: refused by the length limit or, with the limit raised, by the token bound —
+    before any pattern sees it."""
+    _parse_cached.cache_clear()
+    seconds, out = _timed(lambda: parse_spec("dropout p=" + "1" * digits + "!", max_chars=max_chars))
+    assert isinstance(out, SpecError) and seconds < 0.5, (seconds, out)
+    assert "characters" in str(out) and len(str(out)) < 400     # the message does not quote the digits
+
+
+MEGABYTE_SPECS = {
+    "valid layers": "relu; " * 166_667, "one token": "a" * 1_000_000, "digits": "dropout p=" + "9" * 1_000_000,
+    "one layer of settings": "conv 8 " + "k=3 " * 250_000, "newlines": "\n" * 1_000_000,
+    "comment": "#" + "x" * 1_000_000, "counts": "conv " + "1." * 500_000, "unicode": "٣ϕ" * 500_000,
+}
+
+
+@pytest.mark.parametrize("name", MEGABYTE_SPECS)
+def test_a_megabyte_spec_is_refused_within_a_second(name):
+    _parse_cached.cache_clear()
+    seconds, out = _timed(lambda: parse_spec(MEGABYTE_SPECS[name]))
+    assert isinstance(out, SpecError) and seconds < 1.0, (seconds, out)
+    assert f"limit of {spec_limit():,} characters" in str(out) and "CNNCALC_SPEC_CHARS" in str(out)
+
+
+@pytest.mark.parametrize("name", ["one token", "digits", "one layer of settings", "counts", "unicode"])
+def test_a_megabyte_of_junk_is_refused_within_a_second_even_with_the_limit_raised(name):
+    _parse_cached.cache_clear()
+    seconds, out = _timed(lambda: parse_spec(MEGABYTE_SPECS[name], max_chars=10**7))
+    assert isinstance(out, SpecError) and seconds < 1.0, (seconds, out)
+    assert len(str(out)) < 1000
+
+
+def test_the_default_limit_and_its_message():
+    assert Limits().spec_chars == 65_536
+    with pytest.raises(SpecError) as err:
+        parse_spec("relu;" * 20, max_chars=99)
+    assert str(err.value) == ("the spec is 100 characters long, more than the limit of 99 characters; "
+                              + Limits.how_to_change("spec_chars"))
+    assert parse_spec("relu;" * 20, max_chars=100) == (Activation("relu"),) * 20
+
+
+def test_an_over_long_spec_never_enters_the_cache():
+    _parse_cached.cache_clear()
+    text = "relu; " * (spec_limit() // 6 + 1)
+    for _ in range(3):
+        with pytest.raises(SpecError, match="limit"):
+            parse_spec(text)
+    info = _parse_cached.cache_info()
+    assert (info.hits, info.misses, info.currsize) == (0, 0, 0)
+
+
+# The slowest valid filler per character measured (conv 1;: 0.10 s on a loaded 2-core machine for 65,534
+# characters; relu;, bn;, fc 10; and long conv layers 0.01–0.05 s).
+FILLERS = ["conv 1;", "bn;", "relu;", "fc 10\n", "conv 64 k=3 p=1; relu; maxpool k=2 s=2; ",
+           "conv 8 kernel_size=3x5 stride=2 padding=1:2x0:1 dilation=2 groups=2 bias=0;", "dropout p=0.25;"]
+
+
+@pytest.mark.parametrize("filler", FILLERS)
+def test_a_spec_just_under_the_limit_parses_well_under_a_second(filler):
+    limit = Limits().spec_chars
+    text = filler * ((limit - 1) // len(filler))
+    assert limit - len(filler) < len(text) < limit
+    best = float("inf")
+    for _ in range(3):  # the best of three: a busy neighbour on the machine is not the parser's time
+        _parse_cached.cache_clear()
+        seconds, out = _timed(lambda: parse_spec(text, max_chars=limit))
+        assert not isinstance(out, SpecError), out
+        best = min(best, seconds)
+    assert best < 0.75, f"{best:.2f} s for {len(out):,} layers"
+
+
+def test_tokens_are_bounded():
+    assert parse_spec("dropout p=0." + "1" * (MAX_TOKEN - 4)) == (Dropout(float("0." + "1" * (MAX_TOKEN - 4))),)
+    with pytest.raises(SpecError, match=f"at most {MAX_TOKEN} characters"):
+        parse_spec("dropout p=0." + "1" * (MAX_TOKEN - 3))
+
+
+@pytest.mark.parametrize("shape", ["9" * 100_000, "3x" * 50_000 + "3", ",".join(["3"] * 100_000), " " * 10**6,
+                                   (3, 10**100_000, 3), [3] * 100_000, ("9" * 5000, 3, 3)])
+def test_a_huge_shape_is_refused_at_once(shape):
+    seconds, out = _timed(lambda: parse_shape(shape))
+    assert isinstance(out, SpecError) and seconds < 0.5, (seconds, out)
+    assert len(str(out)) < 300
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n"])
+def test_an_empty_layer_is_a_spec_error(text):
+    with pytest.raises(SpecError, match="empty"):
+        parse_layer(text)
+
+
+def test_control_characters_are_shown_escaped():
+    with pytest.raises(SpecError) as err:
+        parse_spec("\x01\x02 k=3")
+    assert "'\\x01\\x02'" in str(err.value)
+
+
+JUNK_ALPHABETS = [
+    st.characters(),                                                            # any code point
+    st.sampled_from(list("0123456789.eE+-x:;#\n =") + ["dropout p=", "conv ", "k=", "p=", "٣", "\x00"]),
+]
+
+
+@settings(max_examples=400, **SETTINGS)
+@given(st.one_of(*(st.lists(a, max_size=400).map("".join) for a in JUNK_ALPHABETS),
+                 st.binary(max_size=200).map(lambda b: b.decode("latin-1"))),
+       st.integers(0, 500) | st.none())
+def test_junk_text_raises_nothing_but_spec_error(text, max_chars):
+    """Property: whatever the text and limit, each entry point returns or raises SpecError — never another
+    exception for the page or the CLI to turn into a traceback."""
+    for call in (lambda: parse_spec(text, max_chars=max_chars), lambda: parse_layer(text),
+                 lambda: parse_shape(text), lambda: parse_spec(text * 50, max_chars=max_chars)):
+        try:
+            call()
+        except SpecError as err:
+            assert str(err)
+    assert all(";" not in piece and piece == piece.strip() for piece in split_spec(text))

@@ -1,12 +1,16 @@
 """The training CLI command written for a config parses back to the same config (oracle: the CLI's own
-argument parser, run on the command split as a shell would)."""
+argument parser, run on the command split as a shell would); every field is checked, each refusal naming
+the field, the value and the allowed range."""
 import argparse
+import math
 import shlex
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
+from cnncalc.parse import SpecError
 from cnncalc.train.cli import add_parsers, config_from_args
-from cnncalc.train.config import TrainConfig, cli_command
+from cnncalc.train.config import TrainConfig, check_device, cli_command
 
 configs = st.builds(
     TrainConfig,
@@ -35,3 +39,59 @@ def test_cli_command_round_trips(cfg):
 def test_defaults_write_no_flags_and_always_lists_the_lab_arguments():
     assert cli_command(TrainConfig()) == "python -m cnncalc train"
     assert cli_command(TrainConfig(), always=("epochs", "lr")) == "python -m cnncalc train --epochs 10 --lr 0.1"
+
+
+# --- every field is checked where the config is made (issue #10) -----------------------------------------
+
+INF, NAN = math.inf, math.nan
+
+
+@pytest.mark.parametrize("field, value, allowed", [
+    ("gamma", -5.0, "(0, 1]"), ("gamma", 0.0, "(0, 1]"), ("gamma", 1.01, "(0, 1]"), ("gamma", NAN, "(0, 1]"),
+    ("lr", INF, "finite number > 0"), ("lr", NAN, "finite number > 0"), ("lr", 0.0, "finite number > 0"),
+    ("lr", -0.1, "finite number > 0"), ("lr", -INF, "finite number > 0"),
+    ("momentum", 1.0, "up to but not including 1"), ("momentum", -0.1, "from 0"), ("momentum", NAN, "from 0"),
+    ("weight_decay", -1e-4, "≥ 0"), ("weight_decay", INF, "finite"), ("weight_decay", NAN, "finite"),
+    ("epochs", 0, "≥ 1"), ("batch_size", 0, "≥ 1"), ("limit", 0, "≥ 1"), ("dropout", 1.0, "not including 1"),
+    ("workers", -1, "≥ 0"),
+])
+def test_out_of_range_numbers_name_the_field_the_value_and_the_range(field, value, allowed):
+    with pytest.raises(ValueError) as err:
+        TrainConfig(**{field: value})
+    message = str(err.value)
+    assert message.startswith(f"{field}={value!r}") and allowed in message, message
+
+
+@pytest.mark.parametrize("changes", [dict(gamma=1.0), dict(gamma=1e-9), dict(momentum=0.0), dict(momentum=0.999),
+                                     dict(weight_decay=0.0), dict(lr=1e300), dict(lr=1e-12), dict(limit=1),
+                                     dict(device="cuda:7"), dict(device="mps"), dict(preset="LeNet5"),
+                                     dict(spec="conv 8 k=3; relu; gap; fc 10")])
+def test_edges_of_the_ranges_are_accepted(changes):
+    assert TrainConfig(**changes).replace() == TrainConfig(**changes)
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:12", "mps"])
+def test_check_device_accepts_what_torch_can_be_asked_for(device):
+    assert check_device(device) == device
+
+
+@pytest.mark.parametrize("device", ["bogus", "", "CUDA", "cuda:", "cuda:x", "cuda:-1", "cuda:0:1", "gpu", "cuda0",
+                                    " cpu", "cuda:1234", "cpu\n", "c" * 10_000, None, 0])
+def test_check_device_refuses_anything_else(device):
+    with pytest.raises(ValueError) as err:
+        TrainConfig(device=device)
+    assert str(err.value).startswith("device=") and "auto, cpu, cuda, cuda:N or mps" in str(err.value)
+    assert len(str(err.value)) < 200
+
+
+def test_unknown_preset_and_unreadable_spec_are_refused():
+    with pytest.raises(ValueError, match="preset='nope': choose one of lab, "):
+        TrainConfig(preset="nope")
+    with pytest.raises(SpecError, match="^spec: layer 2 .*unknown layer 'wobble'"):
+        TrainConfig(spec="conv 8; wobble")
+
+
+def test_a_stored_config_is_checked_when_read():
+    text = TrainConfig().to_json().replace('"gamma": 0.95', '"gamma": -5')
+    with pytest.raises(ValueError, match="gamma=-5"):
+        TrainConfig.from_json(text)

@@ -114,3 +114,9 @@ def test_config_rejects_nonsense():
         TrainConfig(schedule="sometimes")
     with pytest.raises(ValueError):
         TrainConfig(lr=0)
+
+
+def test_a_stop_asked_after_the_last_epoch_leaves_the_run_done():
+    """should_stop is asked at each epoch's end; after the last one the run is complete, not cancelled."""
+    result = train(TrainConfig(**TINY).replace(epochs=1, limit=100), should_stop=lambda: True, progress_every=10**6)
+    assert [r.epoch for r in result.records] == [1]

@@ -7,7 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from cnncalc import SpecError, analyze, format_shape, format_spec, parse_shape
-from cnncalc.pytorch.crosscheck import RUN_LIMIT_TEXT
+from cnncalc.parse import MAX_SIZE
+from ui import budget
 from ui import spec_editor as editor
 
 AUTO_TORCH_PARAMS = 5_000_000  # build small nets in PyTorch without asking; VGG-size nets on a click
@@ -24,9 +25,12 @@ def larger_input_section(prefix: str, result) -> None:
     if not result.ok:
         st.caption(f"Fix {result.first_error.name} first: a network with a layer in error cannot run on any size.")
         return
-    size = st.number_input("Larger input size (pixels per side)", min_value=h, max_value=max(4096, 2 * h),
-                           value=2 * h, key=f"{prefix}_larger",
-                           help="The same network, unchanged, applied to a bigger image.")
+    top = min(max(4096, 2 * h), MAX_SIZE)  # the grammar's largest size: any larger is not an input
+    if h >= top:
+        st.caption(f"This input is already {h:,} pixels high, the largest size cnncalc reads ({MAX_SIZE:,}).")
+        return
+    size = st.number_input("Larger input size (pixels per side)", min_value=h, max_value=top, value=min(2 * h, top),
+                           key=f"{prefix}_larger", help="The same network, unchanged, applied to a bigger image.")
     bigger = analyze([r.layer for r in result.layers], (c, size, size))
     fc = next((r for r in result.layers if r.layer.kind == "fc"), None)
     maps = [i for i, r in enumerate(bigger.layers) if r.out_shape and len(r.out_shape) == 3]
@@ -41,18 +45,36 @@ def larger_input_section(prefix: str, result) -> None:
     st.markdown(f"But **{fc.name}** has one weight per input: it was built for **{need:,}** inputs and would "
                 f"now receive **{got:,}**.")
     if result.params <= AUTO_TORCH_PARAMS or st.button("Run it in PyTorch", key=f"{prefix}_run_larger"):
-        outcome = _larger_input(format_spec([r.layer for r in result.layers]), result.input_shape, (c, size, size))
+        try:
+            with budget.waiting_note("Running the network in PyTorch"):
+                outcome = _larger_input(format_spec([r.layer for r in result.layers]), result.input_shape,
+                                        (c, size, size), budget.limits().memory_bytes)
+        except TimeoutError as err:
+            st.warning(f"The server is too busy to run PyTorch now ({err}): try again in a minute.")
+            return
         if outcome.failed_at:
             st.error(f"PyTorch, at `{outcome.failed_at}`: `{outcome.error}`")
         if outcome.device == "meta":
-            st.caption(META_NOTE.format(limit=RUN_LIMIT_TEXT))
+            st.caption(META_NOTE.format(limit=limit_text()))
         st.info(outcome.explanation)
 
 
 @st.cache_data(max_entries=32, show_spinner="Running the network in PyTorch…")
-def _larger_input(spec: str, built_for: tuple, run_on: tuple):
+def _larger_input(spec: str, built_for: tuple, run_on: tuple, max_bytes: int):
     from cnncalc.pytorch.larger import larger_input
-    return larger_input(spec, built_for, run_on)
+    with budget.held():
+        return larger_input(spec, built_for, run_on, max_bytes)
+
+
+@st.cache_data(max_entries=32, show_spinner="Building the model and running a forward pass…")
+def _cross_check(spec: str, shape: tuple, max_bytes: int):
+    from cnncalc.pytorch.crosscheck import cross_check
+    with budget.held():
+        return cross_check(spec, shape, max_bytes)
+
+
+def limit_text() -> str:
+    return f"{budget.limits().memory_mb:,} MB"
 
 
 def exports_section(prefix: str, spec: str, result, csv_text: str, md_text: str) -> None:
@@ -78,12 +100,14 @@ def cross_check_section(prefix: str, spec: str, input_shape: str) -> None:
                "every layer's output shape and parameter count with the numbers above.")
     if not st.button("Cross-check with PyTorch", key=f"{prefix}_check", type="primary"):
         return
-    from cnncalc.pytorch.crosscheck import cross_check
     try:
-        with st.spinner("Building the model and running a forward pass…"):
-            check = cross_check(spec, parse_shape(input_shape))
+        with budget.waiting_note("Cross-checking with PyTorch"):
+            check = _cross_check(spec, parse_shape(input_shape), budget.limits().memory_bytes)
     except SpecError as err:
         st.error(f"Fix the network first: {err}")
+        return
+    except TimeoutError as err:
+        st.warning(f"The server is too busy to run PyTorch now ({err}): try again in a minute.")
         return
     except (RuntimeError, MemoryError) as err:  # the estimate let it run but the machine could not
         st.error(f"PyTorch could not run this network here: {str(err).splitlines()[0]}. cnncalc's numbers above "
@@ -100,5 +124,5 @@ def cross_check_section(prefix: str, spec: str, input_shape: str) -> None:
         + f" ({check.seconds:.2f} s).")
     if check.device == "meta":
         st.caption(f"Shapes and parameter counts from PyTorch's meta device: a real pass would need more than "
-                   f"{RUN_LIMIT_TEXT} of memory here, and torchinfo needs a real pass, so it was skipped.")
+                   f"{limit_text()} of memory here, and torchinfo needs a real pass, so it was skipped.")
     st.dataframe(df, hide_index=True, width="stretch")

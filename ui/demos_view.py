@@ -9,6 +9,8 @@ from cnncalc.classroom import demos
 from cnncalc.classroom.samples import load_sample, sample_names
 from cnncalc.draw import train_charts as tc
 from cnncalc.train.data import local_cifar10
+from cnncalc.server.identity import Identity
+from ui import budget, identity
 from ui.widgets import to_latex
 
 ss = st.session_state
@@ -20,11 +22,16 @@ def sci(v: float) -> str:
 
 @st.cache_data(max_entries=50, show_spinner=False)
 def equivariance(name: str, size: int, gray: bool, dy: int, dx: int, k: int, layers: int, padding: str):
-    return demos.equivariance(load_sample(name, size), dy, dx, k, layers, padding, gray)
+    """Tab ①'s one PyTorch call (a random conv stack and fc layer on a size×size image). The sliders stay
+    inside the core's bounds (demos.equivariance: k ≤ 31, 8 layers, 10⁸ fc weights; here 64×64, k ≤ 9, 3
+    layers), which tests/app/test_demos.py checks."""
+    with budget.held():
+        return demos.equivariance(load_sample(name, size), dy, dx, k, layers, padding, gray)
 
 
 @st.cache_data(max_entries=50, show_spinner=False)
 def pooling(name: str, k: int, direction: str) -> demos.PoolingDemo:
+    """Tab ②'s computation (numpy, 128×128, k ≤ 3: inside demos.pooling_demo's bounds)."""
     return demos.pooling_demo(demos.gray_uint8(load_sample(name, 128)), k, direction)
 
 
@@ -35,12 +42,15 @@ def trained() -> dict:
 
 
 def shuffled(source: str, limit: int, epochs: int, bar) -> demos.ShuffledResult:
-    """The four runs (also written to the run store, so they show on the Training page)."""
+    """Tab ③'s heavy call: the four runs (also written to the run store, so they show on the Training page);
+    at most 5,000 images and 8 epochs here, inside demos.shuffled_pixels_runs's bounds."""
     from cnncalc.train.store import RunStore, default_root
     if (source, limit, epochs) not in trained():
-        trained()[source, limit, epochs] = demos.shuffled_pixels_runs(
-            source, limit, 500, epochs, store=RunStore(default_root()), owner=ss["tr_owner"],
-            on_progress=lambda f, name: bar.progress(f, text=f"training {name} …"))
+        me = identity.current() or Identity("demos", "demos page")
+        with budget.held():
+            trained()[source, limit, epochs] = demos.shuffled_pixels_runs(
+                source, limit, 500, epochs, store=RunStore(default_root()), owner=me,
+                on_progress=lambda f, name: bar.progress(f, text=f"training {name} …"))
     return trained()[source, limit, epochs]
 
 
@@ -57,7 +67,8 @@ def shift_tab() -> None:
                          help="zeros: the strip that enters is filled with 0 (the image is centred, so mean grey) "
                               "and the convs pad with zeros. circular: the shift and the padding wrap around.")
     gray = not st.toggle("Colour (RGB) input", key="demo_eq_rgb")
-    e = equivariance(name, 64, gray, dy, dx, k, layers, padding)
+    with budget.waiting_note("Running the convolutions"):
+        e = equivariance(name, 64, gray, dy, dx, k, layers, padding)
     lo, hi = min(e.conv_x.min(), e.conv_shifted.min()), max(e.conv_x.max(), e.conv_shifted.max())
     t, b, l, r = e.box
     c = st.columns([1, 1, 1.25])
@@ -164,7 +175,8 @@ def blowup_tab() -> None:
     for title, what, key, general in rows:
         st.latex(to_latex(f"\\text{{{title}: }} {general} = {bu.formulas[key]}"))
     def fewer(n: int, than: str) -> str:   # k ≤ min(H, W) above ⇒ FC/shared ≥ H·W ≥ 1, local/shared = H·W ≥ 1
-        return f"as many weights as {than}" if n == bu.shared else f"{demos.human(n / bu.shared)}× fewer weights than {than}"
+        return (f"as many weights as {than}" if n == bu.shared else
+                f"{demos.human(n / bu.shared)}× fewer weights than {than}")
 
     st.success(f"**Sharing one {kb}×{kb} kernel needs {fewer(bu.fc, 'a fully-connected layer')}** and "
                f"{fewer(bu.locally_connected, 'local windows without sharing')}.")

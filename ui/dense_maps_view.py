@@ -13,6 +13,7 @@ from cnncalc.pytorch import fcn
 from cnncalc.pytorch.bridge import from_module
 from cnncalc.pytorch.larger import larger_input
 from cnncalc.train import data as datasets
+from ui import budget
 from ui.trained import classifier
 from ui.widgets import to_latex
 
@@ -24,6 +25,11 @@ ss = st.session_state
 def converted(key: str):
     """(converted net, conversion steps, max |difference| at the training size, geometry, MACs of one window)."""
     clf = classifier(key)
+    with budget.held():
+        return _converted(clf)
+
+
+def _converted(clf):
     net, steps = fcn.convolutionalize(clf.model, clf.input_shape)
     macs = from_module(net, clf.input_shape).macs
     diff = fcn.max_difference(clf.model, net, clf.input_shape, samples=1 if macs > 1e9 else 4)
@@ -38,18 +44,28 @@ def mosaic_images(source: str):
     return data.test_x[:ROWS * COLS].transpose(0, 2, 3, 1), data.test_y[:ROWS * COLS], data.classes
 
 
+def limit() -> int:
+    """The memory one PyTorch pass may use on this server (``memory_mb``)."""
+    return budget.limits().memory_bytes
+
+
 @st.cache_data(max_entries=8, show_spinner="Scoring every window in one pass…")
 def dense(key: str, image: np.ndarray, scales: tuple):
+    """The heavy call of section 3 (one PyTorch pass per scale); fcn.TooLarge before it when it would not fit."""
     clf, net = classifier(key), converted(key)[0]
-    return fcn.score_maps(net, clf.normalize(image), clf.input_shape, scales)
+    with budget.held():
+        return fcn.score_maps(net, clf.normalize(image), clf.input_shape, scales, max_bytes=limit())
 
 
 @st.cache_data(max_entries=8, show_spinner="Timing the dense pass and the sliding window…")
 def compare(key: str, image: np.ndarray, nonce: int):
+    """The heavy call of section 4: the dense pass and the sliding window, best of 3 when cheap."""
     clf, (net, _, _, geo, macs) = classifier(key), converted(key)
     x, reps = clf.normalize(image), 3 if macs < 1e9 else 1  # best of 3 when cheap: the CPU may be shared
-    maps = [fcn.score_maps(net, x, clf.input_shape)[0] for _ in range(reps)]
-    slides = [fcn.sliding_window(clf.model, x, clf.input_shape[1:], geo.stride) for _ in range(reps)]
+    with budget.held():  # one slot for the whole comparison: the two timings then see the same machine
+        maps = [fcn.score_maps(net, x, clf.input_shape, max_bytes=limit())[0] for _ in range(reps)]
+        slides = [fcn.sliding_window(clf.model, x, clf.input_shape[1:], geo.stride, max_bytes=limit())
+                  for _ in range(reps)]
     return (maps[0].scores.numpy(), slides[0][0].numpy(), min(m.seconds for m in maps), min(s[1] for s in slides),
             from_module(net, (x.shape[0], *image.shape[:2])).macs)
 
@@ -90,7 +106,7 @@ def winners(image, probs, geometry, classes) -> dict:
     K, argmax = probs.shape[0], probs.argmax(0)
     colours = hm.palette(range(K) if K <= 10 else pd.Series(argmax.ravel()).value_counts().index[:9])
     st.markdown("**Winning class of each cell** — its colour sits at the centre of the cell's window")
-    st.image(enlarge(hm.cell_overlay(image, hm.class_map(argmax, colours), geometry), 600))
+    st.image(hm.cap_pixels(enlarge(hm.cell_overlay(image, hm.class_map(argmax, colours), geometry), 600)))
     counts = {x: int((argmax == x.class_id).sum()) for x in hm.legend(classes, colours)}
     st.html(" ".join(f"<span style='display:inline-block;margin-right:1.2em'><span style='background:{x.hex};"
                      f"padding:0 .7em'></span> {x.name} ({n})</span>"
@@ -105,7 +121,7 @@ def one_cell(image, probs, geometry, rf: int, classes) -> None:
     si, sj = st.columns(2)
     i = si.slider("Cell row i", 0, h - 1, h // 2, key=f"dm_i_{h}") if h > 1 else 0
     j = sj.slider("Cell column j", 0, w - 1, w // 2, key=f"dm_j_{w}") if w > 1 else 0
-    st.image(hm.draw_cell(image, geometry, i, j, 600))
+    st.image(hm.cap_pixels(hm.draw_cell(image, geometry, i, j, 600)))
     t, l, b, r = (round(v) for v in geometry.window_box(i, j))
     st.markdown(f"**Cell ({i}, {j})**: window rows {t}…{b}, columns {l}…{r} (solid yellow); receptive field "
                 f"{rf}×{rf} (dashed cyan, cut at the image edge: beyond it is zero padding). Top 3: "
@@ -119,7 +135,7 @@ def class_probabilities(image, probs, geometry, classes) -> None:
     shown = list(range(K) if K <= 10 else np.argsort(-probs.max((1, 2)))[:10])
     for start in range(0, len(shown), 5):
         for col, k in zip(st.columns(5), shown[start:start + 5]):
-            col.image(enlarge(hm.cell_overlay(image, probs[k], geometry, 0, 1, alpha=0.7), 300),
+            col.image(hm.cap_pixels(enlarge(hm.cell_overlay(image, probs[k], geometry, 0, 1, alpha=0.7), 300)),
                       caption=f"{classes[k]} · max {probs[k].max():.2f}", width="stretch")
     st.image(cmap.colorbar(300, 12), caption="probability 0 (dark blue) → 1 (yellow)")
 
@@ -129,7 +145,8 @@ def scales(image, maps, colours, win: int) -> None:
     H, W = image.shape[:2]
     for col, m in zip(st.columns(len(maps)), maps):
         s, (hs, ws) = m.geometry.scale, (max(round(d * m.geometry.scale), win) for d in (H, W))
-        col.image(enlarge(hm.cell_overlay(image, hm.class_map(m.scores.argmax(0).numpy(), colours), m.geometry), 400),
+        col.image(hm.cap_pixels(enlarge(hm.cell_overlay(image, hm.class_map(m.scores.argmax(0).numpy(), colours),
+                                                       m.geometry), 400)),
                   caption=f"scale {s}: {hs}×{ws} pixels → {m.scores.shape[1]}×{m.scores.shape[2]} cells, each window "
                           f"covering {win / s:.0f} original pixels")
         col.latex(r"\text{rows} = " + to_latex(m.geometry.formula(hs, 0)))
@@ -142,7 +159,12 @@ def timing(key: str, image, probs, geo, macs: int, tiles, truth) -> None:
     n = h * w
     if n * macs > 3e10 and not st.button(f"Time the sliding window ({n} crops, about {n * macs / 1e9:,.0f} GMACs)"):
         return
-    scores, crops, t_dense, t_slide, dense_macs = compare(key, image, ss.get("dm_nonce", 0))
+    try:
+        with budget.waiting_note("Timing the dense pass and the sliding window"):
+            scores, crops, t_dense, t_slide, dense_macs = compare(key, image, ss.get("dm_nonce", 0))
+    except (fcn.TooLarge, TimeoutError) as err:  # estimated before either pass: nothing was allocated
+        st.warning(f"**Not timed:** {err}")
+        return
     delta, agree = fcn.agreement(scores, crops)
     for col, (label, value, why) in zip(st.columns(5), [
             ("Dense pass (1 forward)", f"{t_dense * 1e3:,.1f} ms", f"{dense_macs / 1e6:,.0f} M MACs"),

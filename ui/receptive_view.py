@@ -1,22 +1,122 @@
-"""The Receptive fields page's pieces: the gradient measurement (cached), the per-axis metrics, the worked
-steps, and the two pictures side by side. Numbers from cnncalc (receptive, pytorch.erf), pictures from
-cnncalc.draw.field."""
+"""The Receptive fields page's pieces: the image, the gradient measurement (cached, refused above the
+server's memory limit), the per-axis metrics, the worked steps, and the two pictures side by side. Numbers
+from cnncalc (receptive, pytorch.erf), pictures from cnncalc.draw.field.
+
+Any input the analyzer accepts reaches this page (``?input=3x1x300000``), so the pictures are drawn at most
+:data:`MAX_SIDE` pixels per side and :data:`MAX_RATIO` times longer than high: a larger or more elongated
+input is drawn resampled (:class:`Picture`), and the page says so."""
 from __future__ import annotations
 
+import dataclasses
+import math
+
+import numpy as np
 import streamlit as st
+from PIL import Image
 
 from cnncalc import format_shape
+from cnncalc.classroom.samples import load_sample, open_upload, resize
 from cnncalc.draw.field import draw_field, draw_heat, grid_visible, layout
+from cnncalc.draw.heatmaps import cap_pixels
 from cnncalc.pytorch.erf import gradient_field, interpretation
 from cnncalc.receptive import number_text
+from ui import budget
 from ui.trained import classifier
 from ui.widgets import to_latex
+
+MAX_SIDE = 2048   # input pixels a picture shows along its longest side
+MAX_RATIO = 16    # longest : shortest side of a picture; a more elongated input is stretched across
+
+
+def limit() -> int:
+    """The memory one PyTorch pass may use (the server's ``memory_mb``)."""
+    return budget.limits().memory_bytes
 
 
 @st.cache_data(show_spinner="Backpropagating from the unit to the input…", max_entries=64)
 def measured(spec, shape, layer, unit, image, samples, channel, trained=None):
+    """The page's one heavy call: the gradient field (TooLarge before any tensor, above the limit)."""
     state = classifier(trained).model.state_dict() if trained else None
-    return gradient_field(spec, shape, layer, unit, image=image, samples=samples, channel=channel, state_dict=state)
+    with budget.held():
+        return gradient_field(spec, shape, layer, unit, image=image, samples=samples, channel=channel,
+                              state_dict=state, max_bytes=limit())
+
+
+def source_image(sample: str, upload, h: int, w: int) -> tuple[np.ndarray, str]:
+    """(the image, its label): the upload when it can be read (else an error, and the sample), or the
+    sample. A JPEG is decoded no larger than an H×W input needs; the page says what the upload was and
+    what was done with it."""
+    if upload is not None:
+        try:
+            up = open_upload(upload.getvalue(), at_least=max(h, w))
+            st.caption(f"‘{upload.name}’ ({up.size[0]:,}×{up.size[1]:,} pixels) is centre-cropped to the input's "
+                       f"aspect ratio and resized to {h:,}×{w:,}.")
+            return up.image, "uploaded"
+        except ValueError as err:
+            st.error(f"Cannot use '{upload.name}': {err}. Showing the sample '{sample}' instead.")
+    return load_sample(sample), sample
+
+
+@dataclasses.dataclass(frozen=True)
+class Picture:
+    """How an H×W input is drawn: as it is, or resampled to ``size`` with ``factor`` input pixels per picture
+    pixel along each axis (each its own: a 1×300,000 strip becomes 128×2048). ``report`` is the layer's
+    report in picture pixels — rf and jump divided by the factor, start moved with the pixel centres — so
+    :mod:`cnncalc.draw.field` puts the boxes where they belong; the page's numbers stay the real ones."""
+
+    size: tuple[int, int]
+    factor: tuple[float, float]
+    report: object
+
+    @property
+    def resampled(self) -> bool:
+        return self.factor != (1.0, 1.0)
+
+    def note(self, h: int, w: int) -> str:
+        if not self.resampled:
+            return ""
+        fh, fw = self.factor
+        per = [f"{f:.3g} input {axis} per drawn pixel" if f >= 1 else f"each input {axis[:-1]} drawn {1 / f:.3g} "
+               f"pixels {'high' if axis == 'rows' else 'wide'}" for f, axis in ((fh, "rows"), (fw, "columns"))]
+        return (f"The {h:,}×{w:,} input is drawn at {self.size[0]:,}×{self.size[1]:,} ({'; '.join(per)}): a "
+                f"picture is at most {MAX_SIDE} pixels long and {MAX_RATIO} times longer than high.")
+
+    def image(self, source: np.ndarray, h: int, w: int) -> np.ndarray:
+        """``source`` centre-cropped to the input's aspect ratio and resized to the picture's size."""
+        return resize(source, self.size, aspect=(h, w))
+
+    def values(self, values: np.ndarray) -> np.ndarray:
+        """A (H, W) map averaged over (or spread across) the picture's pixels."""
+        if not self.resampled:
+            return values
+        im = Image.fromarray(np.asarray(values, dtype=np.float32), mode="F")
+        return np.asarray(im.resize(self.size[::-1], Image.Resampling.BOX), dtype=np.float64)
+
+    def box(self, b):
+        """An input box (top, left, bottom, right) → the picture pixels it covers."""
+        if b is None or not self.resampled:
+            return b
+        (fh, fw), (ph, pw) = self.factor, self.size
+        t, l, bt, r = b
+        return (min(int(t / fh), ph - 1), min(int(l / fw), pw - 1),
+                min(max(math.ceil((bt + 1) / fh) - 1, int(t / fh)), ph - 1),
+                min(max(math.ceil((r + 1) / fw) - 1, int(l / fw)), pw - 1))
+
+
+def picture(report, h: int, w: int) -> Picture:
+    """The :class:`Picture` for ``report``'s layer on an H×W input."""
+    long, short = max(h, w), min(h, w)
+    if long <= MAX_SIDE and long <= MAX_RATIO * short:
+        return Picture((h, w), (1.0, 1.0), report)
+    side = min(long, MAX_SIDE)
+    across = min(side, max(round(short * side / long), math.ceil(side / MAX_RATIO)))
+    size = (side, across) if h >= w else (across, side)
+    factor = (h / size[0], w / size[1])
+    scaled = dataclasses.replace(
+        report, rf=tuple(r / f for r, f in zip(report.rf, factor)),
+        jump=tuple(j / f for j, f in zip(report.jump, factor)),
+        start=tuple((s + 0.5) / f - 0.5 for s, f in zip(report.start, factor)))
+    return Picture(size, factor, scaled)
 
 
 def unit_slider(col, label, n, key):
@@ -72,23 +172,31 @@ def worked_steps(report, box, usable, name, i, j) -> None:
                  hide_index=True)
 
 
-def theoretical(image, report, i, j, lay, name) -> None:
+def picture_layout(pic: Picture):
+    """The canvas both pictures share: a whole scale to about 640 screen pixels, at most 2048."""
+    ph, pw = pic.size
+    return layout(pic.report, pic.size, target=min(MAX_SIDE, max(640, 2 * max(ph, pw))),
+                  max_margin=max(16, max(ph, pw) // 4))
+
+
+def theoretical(image, report, i, j, lay, name, pic: Picture) -> None:
     st.markdown("### Theoretical field")
-    st.image(draw_field(image, report, i, j, lay=lay), width="stretch")
+    st.image(cap_pixels(draw_field(image, pic.report, i, j, lay=lay)), width="stretch")
     _, oh, ow = report.out_shape
     apart = f"{report.jump[0]}×{report.jump[1]} pixels apart (the jump)"
-    grid = (f"**cyan dots:** centres of all {oh}×{ow} units of {name}, {apart}" if grid_visible(report, lay) else
+    grid = (f"**cyan dots:** centres of all {oh}×{ow} units of {name}, {apart}" if grid_visible(pic.report, lay) else
             f"{name} has one unit per input pixel (jump 1)" if max(report.jump) == 1 else
             f"the {oh}×{ow} units of {name} are {apart}, too dense to draw as dots")
     st.markdown(f"**Yellow box:** pixels the unit sees · **hatched/dashed:** padding · **red dot:** its centre · "
                 f"{grid}.")
 
 
-def measured_panel(result, report, i, j, lay, label, trained) -> None:
+def measured_panel(result, report, i, j, lay, label, trained, pic: Picture) -> None:
     st.markdown("### Measured by gradients")
     if result is None:
         return
-    st.image(draw_heat(result.values, report, i, j, central=result.central, lay=lay), width="stretch")
+    st.image(cap_pixels(draw_heat(pic.values(result.values), pic.report, i, j, central=pic.box(result.central),
+                                  lay=lay)), width="stretch")
     on = "random noise" if result.input_kind == "noise" else f"the {label} image"
     inits = ("the trained weights" + (f", {result.samples} noise draws" if result.samples > 1 else "")
              if trained else "1 random initialisation" if result.samples == 1 else
@@ -113,4 +221,5 @@ def layer_label(analysis, n: str) -> str:
 
 
 __all__ = ["measured", "unit_slider", "metrics", "worked_steps", "theoretical", "measured_panel", "verdict",
-           "layout", "layer_label"]
+           "layout", "layer_label", "limit", "source_image", "Picture", "picture", "picture_layout", "MAX_SIDE",
+           "MAX_RATIO"]

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from cnncalc import PRESETS, format_layer, format_shape, parse_spec, split_spec
+from cnncalc.parse import spec_limit
 
 
 def spec_lines(spec: str) -> list[str]:
@@ -16,7 +17,7 @@ def spec_lines(spec: str) -> list[str]:
     try:
         return [format_layer(layer) for layer in parse_spec(spec)]
     except ValueError:
-        return split_spec(spec)
+        return split_spec(spec[:spec_limit()])
 
 
 def init(prefix: str, default: str = "lab") -> str:
@@ -43,8 +44,10 @@ def _set_spec(prefix: str, spec: str) -> None:
 
 
 def sync_url(prefix: str) -> None:
-    """Keep the network and input size in the URL so a teacher can share the link."""
-    st.query_params.update(share_query(prefix))
+    """Keep the network and input size in the URL so a teacher can share the link (not for a spec over the
+    length limit: the page refuses it anyway, and it would not fit in a URL)."""
+    if len(st.session_state[f"{prefix}_spec"]) <= spec_limit():
+        st.query_params.update(share_query(prefix))
 
 
 def share_query(prefix: str) -> dict[str, str]:

@@ -13,16 +13,18 @@ DEFAULT = TrainConfig()
 FIELDS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "nesterov", "weight_decay", "schedule", "gamma",
           "standardize", "augment", "dropout", "batchnorm", "pipeline", "device")
 EXPERIMENT = tuple(f for f in FIELDS if f not in ("pipeline", "device"))  # where to run is not the experiment
-BUILT_IN = ("cifar10", "mnist", "synthetic")
 ss = st.session_state
 
 
-def sources() -> dict[str, str]:
-    """The data choices: label → TrainConfig.data ('' = the custom folder typed below)."""
+def sources(folders: tuple[str, ...] = ()) -> dict[str, str]:
+    """The data a student may train on: label → TrainConfig.data. Only the local CIFAR-10 copy, the data folders
+    the teacher configured (``data_folders`` in classroom.toml) and the built-in sets — never a path typed on the
+    page, and no server path in a label."""
     local = local_cifar10()
-    return {**({f"CIFAR-10, local copy ({local.name})": str(local)} if local else {}),
-            "CIFAR-10 (download)": "cifar10", "MNIST (download)": "mnist", "synthetic (offline demo)": "synthetic",
-            "custom folder (path below)": ""}
+    extra = {f"{Path(p).name} (class data folder)": str(Path(p)) for p in folders
+             if (Path(p) / "train").is_dir() and (Path(p) / "test").is_dir()}
+    return {**({"CIFAR-10 (local copy)": str(local)} if local else {}), **extra,
+            "CIFAR-10 (download)": "cifar10", "MNIST (download)": "mnist", "synthetic (offline demo)": "synthetic"}
 
 
 def init(gpu: bool) -> None:
@@ -58,18 +60,15 @@ def ladder_buttons() -> None:
                           args=({k: v}, False))
 
 
-def form(gpu: bool) -> bool:
+def form(gpu: bool, folders: tuple[str, ...] = ()) -> bool:
     """The settings of a new run; True when "Queue this run" was pressed."""
-    choices = sources()
     with st.form("tr_form", border=False):
         c = st.columns(4)
-        c[0].selectbox("Data", list(choices), key="tr_source", help="".join(
-            f"Local copy: {p}. " for p in choices.values() if p not in BUILT_IN and p)
-            + "CIFAR-10/MNIST download into a cache on first use (offline, the run fails and says why). A local "
-            "ImageFolder copy: with a limit only that many images are decoded; all of them are decoded once (slow "
-            "the first time) and cached. Synthetic: 10 classes of generated patterns, nothing to download.")
-        c[0].text_input("Custom folder", key="tr_path", placeholder="/path/with/train/and/test",
-                        help="An ImageFolder tree: train/<class>/*.jpg and test/<class>/*.jpg, images of one size.")
+        c[0].selectbox("Data", list(sources(folders)), key="tr_source", help=(
+            "A local copy (CIFAR-10, or a folder the teacher set up for the class): with a limit only that many "
+            "images are decoded; all of them are decoded once (slow the first time) and cached. CIFAR-10/MNIST "
+            "download into a cache on first use (offline, the run fails and says why). Synthetic: 10 classes of "
+            "generated patterns, nothing to download."))
         c[0].number_input("Examples per split (0 = all)", 0, 1_000_000, step=500, key="tr_limit",
                           help="A seeded random subset of this many training and this many test images. "
                                + ("" if gpu else "No GPU: try 1,000–2,000."))
@@ -112,12 +111,9 @@ def form(gpu: bool) -> bool:
         return st.form_submit_button("Queue this run", type="primary")
 
 
-def config_from_form() -> TrainConfig:
-    """The run the form describes. Raises ValueError naming what is wrong (a missing folder, a bad value)."""
-    source = sources().get(ss.tr_source, "") or ss.tr_path.strip()
-    folder = Path(source).expanduser()
-    if source not in BUILT_IN and not (source and (folder / "train").is_dir() and (folder / "test").is_dir()):
-        raise ValueError(f"Cannot use the folder `{source or '(empty)'}`: it must hold `train/<class>/` and "
-                         "`test/<class>/` folders of images. Type its full path in *Custom folder*.")
-    data = source if source in BUILT_IN else str(folder.resolve())
-    return TrainConfig(data=data, limit=ss.tr_limit or None, **{f: ss[f"tr_{f}"] for f in FIELDS})
+def config_from_form(folders: tuple[str, ...] = ()) -> TrainConfig:
+    """The run the form describes. Raises ValueError naming what is wrong (data no longer offered, a bad value)."""
+    choices = sources(folders)
+    if ss.tr_source not in choices:
+        raise ValueError(f"the data '{ss.tr_source}' is not offered on this server any more: pick one in *Data*")
+    return TrainConfig(data=choices[ss.tr_source], limit=ss.tr_limit or None, **{f: ss[f"tr_{f}"] for f in FIELDS})

@@ -1,5 +1,6 @@
 """The Training page's run list, one run's curves and verdicts, and the comparison of ticked runs (session keys
-``tr_sel``, ``tr_ids``, ``tr_runs``, ``tr_owner``)."""
+``tr_sel``, ``tr_ids``, ``tr_runs``). Everyone sees every run read-only; its owner and the teacher may cancel,
+resume or delete it (the store checks again). Run names and messages are user text: shown escaped."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,11 +11,13 @@ import streamlit as st
 
 from cnncalc import format_shape, parse_spec
 from cnncalc.draw import train_charts as tc
+from cnncalc.server.identity import Identity
+from cnncalc.train import worker
 from cnncalc.train.store import RunStore
-from ui.widgets import fmt
+from ui.widgets import escape, fmt
 
 ICONS = {"queued": "⏳", "running": "🏃", "done": "✅", "diverged": "💥", "failed": "❌", "cancelled": "⛔",
-         "interrupted": "⚠️"}
+         "interrupted": "⚠️", "stopped": "⏱️"}
 STORE_ERRORS = (OSError, sqlite3.Error, ValueError, TypeError, KeyError)  # unreadable store or stored config
 ss = st.session_state
 
@@ -22,6 +25,16 @@ ss = st.session_state
 @st.cache_data(max_entries=500, show_spinner=False)
 def epochs_of(path: str, run_id: int, updated: float) -> list[dict]:  # `updated` changes with every epoch
     return RunStore(path).epochs(run_id)
+
+
+@st.cache_data(max_entries=200, show_spinner=False)
+def run_charts(path: str, run_id: int, updated: float, classes: int, epochs_total: int) -> tuple[dict, dict, dict]:
+    """The run's three charts as Vega-Lite specs, built once per epoch for every student watching the run
+    (a 2-second refresh by 30 browsers would otherwise rebuild them 15 times a second)."""
+    epochs = epochs_of(path, run_id, updated)
+    df = tc.epochs_frame(epochs)
+    return (tc.loss_chart(df, classes, epochs_total).to_dict(), tc.accuracy_chart(df, classes, epochs_total).to_dict(),
+            tc.batch_loss_chart(epochs[-1]["batch_losses"], classes, epochs[-1]["epoch"]).to_dict())
 
 
 def classes_of(run) -> int:
@@ -39,19 +52,56 @@ def picked() -> None:
         st.query_params["run"] = str((added or ids)[-1])
 
 
-def show_run(store: RunStore, run) -> None:
+def act(verb: str, store: RunStore, run_id: int, me: Identity, limits=None) -> None:
+    """A button's callback: cancel, resume or delete, as ``me``; a refusal is said, never raised."""
+    try:
+        if verb == "resume":
+            store.resume(run_id, me, limits)
+            worker.ensure_worker(store.root)
+        else:
+            getattr(store, verb)(run_id, me)
+            if verb == "delete":
+                ss.tr_sel = [i for i in ss.tr_sel if i != run_id]
+                st.query_params.pop("run", None)
+    except (PermissionError, ValueError, KeyError) as err:
+        ss["tr_refused"] = f"Run #{run_id} was not {verb}d: {err}"
+
+
+def owner_buttons(store: RunStore, run, me: Identity | None, limits) -> None:
+    """Cancel / resume / delete for the run's owner and the teacher; a note for everyone else."""
+    if me is None or not me.may_change(run.owner):
+        st.caption("🔒 Another student's run: you can watch it, not change it." if run.owner and me else
+                   "🔒 Sign in with your name above to cancel, resume or delete your own runs.")
+        return
+    row = st.container(horizontal=True)
+    if run.status in ("queued", "running"):
+        row.button(f"Cancel run #{run.id}", key=f"tr_cancel{run.id}", on_click=act,
+                   args=("cancel", store, run.id, me))
+    if run.resumable:
+        row.button(f"Resume run #{run.id}", key=f"tr_resume{run.id}", on_click=act,
+                   args=("resume", store, run.id, me, limits),
+                   help="Queue it again: it continues after the last epoch whose checkpoint was kept.")
+    if run.finished:
+        with row.popover(f"Delete run #{run.id}"):
+            st.markdown("Its epochs and weights are removed for good.")
+            st.button("Delete", key=f"tr_delete{run.id}", type="primary", on_click=act,
+                      args=("delete", store, run.id, me))
+
+
+def show_run(store: RunStore, run, me: Identity | None = None, limits=None) -> None:
     epochs, k = epochs_of(str(store.root), run.id, run.updated), classes_of(run)
-    st.subheader(f"Run #{run.id} — {run.name}")
+    st.subheader(f"Run #{run.id} — {escape(run.name)}")
     ahead = sum(r.status == "queued" and r.id < run.id for r in store.list("queued"))
     st.progress(min(max(run.progress, 0.0), 1.0), text=f"{ICONS[run.status]} {run.status} · epoch {len(epochs)} "
                 f"of {run.config.epochs}" + (f" · {ahead} queued run(s) ahead" if run.status == "queued" else "")
                 + (f" · {run.device}" if run.device else ""))
     box = {"done": st.success, "diverged": st.error, "failed": st.error, "cancelled": st.warning,
-           "interrupted": st.warning}.get(run.status)
-    if box and run.message:
-        box(f"**{run.status.capitalize()}.** {run.message}")
-    if run.status in ("queued", "running"):
-        st.button(f"Cancel run #{run.id}", key=f"tr_cancel{run.id}", on_click=store.request_cancel, args=(run.id,))
+           "interrupted": st.warning, "stopped": st.warning}.get(run.status, st.info)
+    if run.message:
+        box(f"**{run.status.capitalize()}.** {escape(run.message)}")
+    if refused := ss.pop("tr_refused", None):
+        st.error(refused)
+    owner_buttons(store, run, me, limits)
     if not epochs:
         if run.status in ("queued", "running"):
             st.caption("The charts appear when the first epoch ends.")
@@ -62,16 +112,16 @@ def show_run(store: RunStore, run) -> None:
             "test top-1": fmt(last["test_top1"], ".1%"), "best test top-1": fmt(s.get("best_top1"), ".1%"),
             "seconds per epoch": fmt(last["seconds"], ".1f")}.items()):
         col.metric(label, value)
-    df = tc.epochs_frame(epochs)
+    loss, accuracy, batches = run_charts(str(store.root), run.id, run.updated, k, run.config.epochs)
     left, right = st.columns(2)
-    left.altair_chart(tc.loss_chart(df, k, run.config.epochs), width="stretch", height=420)
-    right.altair_chart(tc.accuracy_chart(df, k, run.config.epochs), width="stretch", height=420)
+    left.vega_lite_chart(loss, width="stretch", height=420)
+    right.vega_lite_chart(accuracy, width="stretch", height=420)
     left.markdown(tc.chance_note(epochs[0], k))
     right.markdown(tc.overfitting_note(s))
-    st.altair_chart(tc.batch_loss_chart(last["batch_losses"], k, last["epoch"]), width="stretch", height=280)
+    st.vega_lite_chart(batches, width="stretch", height=280)
     if run.status == "done" and run.checkpoint:
-        st.caption(f"💾 Trained weights: `{store.checkpoint_path(run)}` (input {format_shape(run.input_shape)}) — "
-                   "the other cnncalc pages can load this run.")
+        st.caption(f"💾 Trained weights kept (input {format_shape(run.input_shape)}): the receptive-field and "
+                   "dense-map pages can load this run.")
 
 
 def compare(store: RunStore, runs) -> None:
@@ -87,13 +137,16 @@ def compare(store: RunStore, runs) -> None:
                  index=list(frames)), width="stretch")
 
 
-def runs_table(store: RunStore, runs) -> None:
+def runs_table(store: RunStore, runs, me: Identity | None) -> None:
     rows = []
     for r in runs:
         ep = [100 * e["test_top1"] for e in epochs_of(str(store.root), r.id, r.updated) if tc.finite(e["test_top1"])]
-        rows.append({"#": r.id, "name": r.name, "status": f"{ICONS[r.status]} {r.status}", "progress": r.progress,
-                     "final test top-1": ep[-1] if ep else None, "best test top-1": max(ep, default=None),
-                     "yours": "✓" if r.owner == ss.tr_owner else "", "message": r.message})
+        row = {"#": r.id, "name": r.name, "status": f"{ICONS.get(r.status, '•')} {r.status}", "progress": r.progress,
+               "final test top-1": ep[-1] if ep else None, "best test top-1": max(ep, default=None),
+               "yours": "✓" if me and r.owner == me.id else "", "message": r.message}
+        if me and me.teacher:
+            row["student"] = r.owner_name or r.owner  # only the teacher sees who ran what
+        rows.append(row)
     ss.tr_ids = [r.id for r in runs]
     ss.tr_runs = {"selection": {"rows": [ss.tr_ids.index(i) for i in ss.tr_sel if i in ss.tr_ids], "columns": [],
                                 "cells": []}}
@@ -107,9 +160,12 @@ def runs_table(store: RunStore, runs) -> None:
                      "message": st.column_config.TextColumn(width="large")})
 
 
-def live(store: RunStore, active_before: bool) -> None:
-    """The run list and the run shown; refreshed every 2 s while a watched run is queued or running."""
+def live(store: RunStore, active_before: bool, me: Identity | None = None, limits=None) -> None:
+    """The run list and the run shown; refreshed every 2 s while a watched run is queued or running. Each
+    refresh also heals the queue: a dead worker's run becomes interrupted, waiting runs get a worker."""
     try:
+        if store.heal().needs_worker:
+            worker.ensure_worker(store.root)
         runs = store.list()
     except STORE_ERRORS as err:
         st.error(f"**The run store cannot be read:** {err}")
@@ -117,11 +173,11 @@ def live(store: RunStore, active_before: bool) -> None:
     if not runs:
         st.info("No runs yet: pick a ladder step above and press **Queue this run**.")
         return
-    runs_table(store, runs)
+    runs_table(store, runs, me)
     by_id, wanted = {r.id: r for r in runs}, st.query_params.get("run", "")
-    if wanted and not (wanted.isdigit() and int(wanted) in by_id):
-        st.warning(f"There is no run {wanted} in this store; showing the newest run.")
-    show_run(store, by_id[shown_id(runs)])
+    if wanted and not (run_number(wanted) in by_id):
+        st.warning(f"There is no run {escape(wanted[:40])} in this store; showing the newest run.")
+    show_run(store, by_id[shown_id(runs)], me, limits)
     chosen = [by_id[i] for i in ss.tr_sel if i in by_id]
     if len(chosen) >= 2:
         compare(store, chosen)
@@ -129,13 +185,18 @@ def live(store: RunStore, active_before: bool) -> None:
         st.rerun()  # everything watched has finished: a full rerun turns the 2-second refresh off
 
 
+def run_number(text: str) -> int | None:
+    """``?run=12`` → 12; anything else (``²``, ``-1``, a 40-digit number) → None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 12 else None
+
+
 def shown_id(runs) -> int | None:
     """The run shown in detail: ?run=ID when it exists, else the newest run."""
-    wanted, ids = st.query_params.get("run", ""), {r.id for r in runs}
-    return int(wanted) if wanted.isdigit() and int(wanted) in ids else (runs[0].id if runs else None)
+    wanted, ids = run_number(st.query_params.get("run", "")), {r.id for r in runs}
+    return wanted if wanted in ids else (runs[0].id if runs else None)
 
 
-def busy(runs) -> bool:
+def busy(runs, me: Identity | None = None) -> bool:
     """Is a run this browser watches (ticked, shown, or its own) still queued or running?"""
     watched = set(ss.tr_sel) | {shown_id(runs)}
-    return any(r.status in ("queued", "running") and (r.id in watched or r.owner == ss.tr_owner) for r in runs)
+    return any(r.status in ("queued", "running") and (r.id in watched or (me and r.owner == me.id)) for r in runs)

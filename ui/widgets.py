@@ -43,6 +43,25 @@ def fmt(value, spec: str | None = None) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+MARKDOWN_SPECIALS = set("\\`*_{}[]()#+-.!|<>~$&=\"'")
+
+
+def escape(text) -> str:
+    """User text shown as text inside Markdown: every Markdown/HTML character backslash-escaped, and the
+    colon followed by a zero-width space so ``:red[…]``, ``:material/…:`` and emoji codes are not read."""
+    out = []
+    for ch in str(text):
+        if ch in MARKDOWN_SPECIALS:
+            out.append("\\" + ch)
+        elif ch == ":":
+            out.append(":\u200b")
+        elif ch in "\r\n":
+            out.append(" ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 INT64_MAX = 2**63 - 1
 
 

@@ -9,6 +9,10 @@ cells tile the image without gaps or overlaps; the border the windows' centres n
 
 Coordinates are pixels of the image shown; a geometry with ``scale`` ≠ 1 (the image was resized by that
 factor before the pass) is mapped back by dividing by the scale.
+
+Uploads can be any shape: :func:`fit` centre-crops an image more elongated than :data:`MAX_RATIO` before
+resizing it for the network (a 1×100,000 strip would otherwise become 32×3,200,000), and says what it did;
+:func:`cap_pixels` keeps every picture sent to a browser to a few megapixels.
 """
 from __future__ import annotations
 
@@ -83,16 +87,75 @@ def legend(classes, colours) -> list[LegendItem]:
 
 
 
-def fit_longest(image, longest: int, minimum: int = 1) -> np.ndarray:
-    """Resize (Lanczos) so the longest side is ``longest`` pixels, the aspect ratio kept, but no side
-    under ``minimum`` (the network's window)."""
+MAX_RATIO = 32
+"""Longest side : shortest side of an image the network scores. Each side must hold the window, so a 1×100,000
+strip would grow to 32×3,200,000 (a 26-second, 6-GB pass); beyond this ratio the middle is kept instead."""
+MAX_PICTURE_PIXELS = 4_000_000
+"""Pixels of one picture sent to the browser (a few megapixels: a projector shows fewer)."""
+
+
+class Fitted(NamedTuple):
+    """An image made ready for the network: ``image`` (H, W, 3) uint8; ``original`` (H, W) before; ``kept``
+    (top, left, height, width) of the centre crop of an over-elongated image, None when all of it was kept."""
+    image: np.ndarray
+    original: tuple[int, int]
+    kept: tuple[int, int, int, int] | None
+
+    def note(self, what: str = "The image") -> str:
+        """What was done, in one or two sentences for the page (empty when nothing was)."""
+        (h, w), (nh, nw) = self.original, self.image.shape[:2]
+        out = []
+        if self.kept is not None:
+            t, l, kh, kw = self.kept
+            side = "wider than high" if w > h else "higher than wide"
+            out.append(f"{what} is {h:,}×{w:,} pixels, more than {MAX_RATIO} times {side}: only its middle "
+                       f"{kh:,}×{kw:,} pixels (rows {t:,}…{t + kh - 1:,}, columns {l:,}…{l + kw - 1:,}) are used.")
+        if (nh, nw) != (h, w):
+            out.append(f"{'It' if out else what + f' ({h:,}×{w:,} pixels)'} is resized to {nh:,}×{nw:,} for the "
+                       "network.")
+        return " ".join(out)
+
+
+def fit(image, longest: int, minimum: int = 1, max_ratio: int = MAX_RATIO, original=None) -> Fitted:
+    """Resize (Lanczos) so the longest side is ``longest`` pixels, the aspect ratio kept, but no side under
+    ``minimum`` (the network's window); an image more than ``max_ratio`` times longer than wide (or the
+    reverse) is first centre-cropped to that ratio, so the result never exceeds max(longest,
+    max_ratio·minimum) pixels on a side. ``original``: the (H, W) of the file when ``image`` was decoded
+    smaller (:func:`cnncalc.classroom.samples.open_upload`); the note speaks in its pixels."""
     a = np.asarray(image, dtype=np.uint8)
     h, w = a.shape[:2]
-    f = max(longest / max(h, w), minimum / min(h, w))
-    size = (max(minimum, round(w * f)), max(minimum, round(h * f)))
-    if size == (w, h):
-        return np.array(a)  # a writable copy (torch.as_tensor warns on read-only arrays)
-    return np.array(Image.fromarray(a).resize(size, Image.Resampling.LANCZOS), dtype=np.uint8)  # writable
+    oh, ow = original or (h, w)
+    kept = None
+    if max(h, w) > max_ratio * min(h, w):
+        kh, kw = (h, max_ratio * h) if w > h else (max_ratio * w, w)
+        t, l = (h - kh) // 2, (w - kw) // 2
+        a = a[t:t + kh, l:l + kw]
+        kept = (round(t * oh / h), round(l * ow / w), round(kh * oh / h), round(kw * ow / w))
+    ch, cw = a.shape[:2]
+    f = max(longest / max(ch, cw), minimum / min(ch, cw))
+    size = (max(minimum, round(cw * f)), max(minimum, round(ch * f)))
+    if size == (cw, ch):
+        return Fitted(np.array(a), (oh, ow), kept)  # a writable copy (torch.as_tensor warns on read-only arrays)
+    resized = np.array(Image.fromarray(np.ascontiguousarray(a)).resize(size, Image.Resampling.LANCZOS),
+                       dtype=np.uint8)  # writable
+    return Fitted(resized, (oh, ow), kept)
+
+
+def fit_longest(image, longest: int, minimum: int = 1) -> np.ndarray:
+    """:func:`fit`'s image: longest side ``longest``, no side under ``minimum``, at most :data:`MAX_RATIO`."""
+    return fit(image, longest, minimum).image
+
+
+def cap_pixels(image, max_pixels: int = MAX_PICTURE_PIXELS) -> np.ndarray:
+    """``image`` (H, W, 3) shrunk (box filter, the aspect ratio kept) to at most ``max_pixels``; unchanged
+    when it is smaller. Every picture the browser gets goes through here."""
+    a = np.asarray(image, dtype=np.uint8)
+    h, w = a.shape[:2]
+    if h * w <= max_pixels:
+        return a
+    f = (max_pixels / (h * w)) ** 0.5
+    size = (max(1, int(w * f)), max(1, int(h * f)))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(a)).resize(size, Image.Resampling.BOX), dtype=np.uint8)
 
 
 def _box(b, h: int, w: int) -> tuple[int, int, int, int] | None:
@@ -167,5 +230,6 @@ def mosaic(images, rows: int, cols: int, stride: int | None = None,
     return grid, tiles
 
 
-__all__ = ["cell_squares", "cell_overlay", "palette", "class_map", "legend", "LegendItem", "fit_longest",
+__all__ = ["cell_squares", "cell_overlay", "palette", "class_map", "legend", "LegendItem", "fit_longest", "fit",
+           "Fitted", "cap_pixels", "MAX_RATIO", "MAX_PICTURE_PIXELS",
            "draw_cell", "Tile", "mosaic"]

@@ -2,7 +2,7 @@
 :func:`cross_check` builds the spec as ``nn.Sequential``, runs one forward pass and torchinfo, and compares
 every layer's output shape and parameter count with :func:`cnncalc.analyze`.
 
-It estimates the float32 memory of the pass first (:func:`run_bytes`, shared with :mod:`.larger`). Above ``RUN_LIMIT_BYTES`` they run
+It estimates the float32 memory of the pass first (:func:`run_bytes`, shared with :mod:`.larger`). Above the server's ``memory_mb`` (:func:`cnncalc.server.limits.memory_limit`) they run
 on PyTorch's meta device instead — real shape inference and parameter counts, no memory, no values — so a
 student's 20,000×20,000 input cannot take the server down.
 """
@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from ..analyze import analyze
 from ..parse import parse_shape
 from ..report import Analysis
+from ..server.limits import memory_limit
 
 
-RUN_LIMIT_BYTES = 1 << 30   # 1 GiB of float32 weights + activations for one image: fine on a laptop or a server
-RUN_LIMIT_TEXT = f"{RUN_LIMIT_BYTES / 2**30:g} GiB"
 
 
 def _pass_bytes(weights: int, run: Analysis) -> int:
@@ -83,7 +82,7 @@ def torchinfo_mult_adds(analysis) -> int:
     return analysis.macs + extra
 
 
-def cross_check(spec, input_shape=(3, 32, 32), max_bytes: int = RUN_LIMIT_BYTES) -> CrossCheck:
+def cross_check(spec, input_shape=(3, 32, 32), max_bytes: int | None = None) -> CrossCheck:
     import torch
     import torchinfo
 
@@ -92,7 +91,7 @@ def cross_check(spec, input_shape=(3, 32, 32), max_bytes: int = RUN_LIMIT_BYTES)
     t0 = time.perf_counter()
     shape = parse_shape(input_shape)
     analysis = analyze(spec, shape)
-    device = run_device(analysis.params, analysis, max_bytes)   # the analysis above, not a second one
+    device = run_device(analysis.params, analysis, memory_limit(max_bytes))   # the analysis above, not a second one
     with torch.device(device):
         model = build_model(spec, shape).eval()
         seen: dict[str, tuple[int, ...]] = {}

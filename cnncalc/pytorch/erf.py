@@ -21,10 +21,16 @@ Where the support (non-zero pixels) can be smaller than the theoretical box — 
 With all weights and inputs positive, average pooling and no gaps (``weights="positive"``) the support
 is exactly the theoretical box clipped to the image: that is the check in ``tests/test_erf.py``.
 
+Memory: one measurement keeps every activation for the backward pass, so a page could ask for gigabytes
+(two 64-channel convolutions on a 3×2000×2000 input: 5.6 GB). :func:`gradient_plan` estimates the memory
+from :func:`cnncalc.analyze` alone, before any tensor exists, and :func:`gradient_field` refuses with
+:class:`TooLarge` above the server's ``memory_mb`` (:mod:`cnncalc.server.limits`).
+
 Torch is imported inside the functions; ``import cnncalc.pytorch.erf`` stays light.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
@@ -32,11 +38,14 @@ import numpy as np
 
 from ..analyze import analyze
 from ..layers import AdaptiveAvgPool, Conv, Pool
-from ..parse import SpecError, as_layers, parse_shape
+from ..parse import SpecError, as_layers, format_shape, parse_shape
 from ..receptive import Box, FieldBox, field_box
+from ..server.limits import TooLarge, memory_limit, mib
 
 Weights = Literal["random", "positive"]
 MASS_LEVEL = 0.95
+FLOAT64_MACS = 2e8
+"""``dtype="auto"`` measures in float64 up to this many MACs (the lab net: 2.3·10⁷), float32 above (VGG)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,58 @@ def _prefix(spec, input_shape, layer: str | int):
     return analysis, report, layers[:report.index + 1]
 
 
+WORKSPACE = 64 * 2**20
+"""Bytes PyTorch's CPU kernels take beside the tensors (oneDNN primitives and scratch pads), measured."""
+
+
+def gradient_bytes(analysis, upto: int, dtype: str) -> int:
+    """Estimated peak memory of one gradient pass through layers ``0 … upto`` of ``analysis``, in ``dtype``.
+
+    Autograd keeps the input and every layer's output for the backward pass; the backward pass then holds
+    the gradients of two neighbouring layers, and oneDNN (PyTorch's float32 CPU convolutions) copies
+    activations and gradients into its blocked layout (channels padded to a multiple of 16): together
+    about four buffers the size of the largest activation, so padded. Add the weights (built in float32,
+    then converted), the input's float64 copies in numpy, :data:`WORKSPACE`, and — in float64, where the
+    CPU convolution unfolds its input (im2col) instead — the largest unfolded input, C_in/groups·kH·kW
+    values per output position (= the layer's MACs / its output channels). tests/test_erf_limits.py
+    checks it against the peak memory of real passes (1.2 to 2 times above it on the nets tried: an
+    estimate errs on the server's side)."""
+    size = {"float64": 8, "float32": 4}[dtype]
+    reports = analysis.layers[:upto + 1]
+    values = [(r.memory or 0) // 4 for r in reports]
+    blocked = [-(-r.out_shape[0] // 16) * 16 * math.prod(r.out_shape[1:]) if dtype == "float32" and r.out_shape
+               and len(r.out_shape) == 3 else v for r, v in zip(reports, values)]
+    image = math.prod(analysis.input_shape)
+    rgb = max(analysis.input_shape[0], 3) * math.prod(analysis.input_shape[1:])  # an image is read as RGB
+    params = sum(r.params or 0 for r in reports)
+    unfold = max([(r.macs or 0) // r.out_shape[0] for r in reports if r.layer.kind == "conv" and r.out_shape]
+                 + [0]) if dtype == "float64" else 0
+    return (size * (image + sum(values) + 4 * max(blocked + [0]) + unfold) + 16 * rgb + (4 + size) * params
+            + WORKSPACE)
+
+
+def gradient_plan(spec, input_shape, layer: str | int = -1,
+                  dtype: Literal["auto", "float64", "float32"] = "auto",
+                  max_bytes: int | None = None) -> tuple[str, int]:
+    """(dtype, estimated bytes) of measuring ``layer``'s field — float64 for small nets when it fits, else
+    float32 — or :class:`TooLarge` when even that is above ``max_bytes`` (default: the server's
+    ``memory_mb``). Arithmetic only: call it before building a full-size input image."""
+    analysis, report, _ = _prefix(spec, parse_shape(input_shape), layer)
+    return _plan(analysis, report, dtype, memory_limit(max_bytes))
+
+
+def _plan(analysis, report, dtype: str, limit: int) -> tuple[str, int]:
+    if dtype == "auto":
+        small = sum(r.macs or 0 for r in analysis.layers[:report.index + 1]) <= FLOAT64_MACS
+        dtype = "float64" if small and gradient_bytes(analysis, report.index, "float64") <= limit else "float32"
+    need = gradient_bytes(analysis, report.index, dtype)
+    if need > limit:
+        raise TooLarge(f"Measuring the gradient of {report.name} on a {format_shape(analysis.input_shape)} input",
+                       need, limit,
+                       "Try a smaller input, fewer channels, or an earlier layer.")
+    return dtype, need
+
+
 def _input(image: np.ndarray | None, shape: tuple[int, int, int], rng: np.random.Generator,
            positive: bool) -> np.ndarray:
     """(C, H, W) float64: the image standardised per channel, or noise (N(0, 1); U(0.5, 1.5) if positive)."""
@@ -158,20 +219,24 @@ def _central_box(box: FieldBox, size: tuple[int, int]) -> Box | None:
 
 
 def _effective(values: np.ndarray, centre: tuple[float, float], level: float) -> tuple[int, int]:
-    """Per axis, the width of the smallest window centred on the unit holding ``level`` of the mass."""
+    """Per axis, the width of the smallest window centred on the unit holding ``level`` of the mass.
+
+    The windows grow by distance from the centre, so one sort of the distances and one cumulative sum give
+    every window's mass at once: O(n log n) per axis (a loop over the radii was O(n²): 27 s for a
+    1×300,000 input). Ties (pixels at the same distance) enter together, as the definition says."""
     total = values.sum()
     if total <= 0:
         return (0, 0)
     sizes = []
     for axis, c in enumerate(centre):
         profile = values.sum(axis=1 - axis)
-        idx = np.arange(profile.size)
-        dist = np.abs(idx - c)
-        for radius in np.unique(dist):
-            if profile[dist <= radius].sum() >= level * total - 1e-12 * total:
-                inside = idx[dist <= radius]
-                sizes.append(int(inside.max() - inside.min() + 1))
-                break
+        dist = np.abs(np.arange(profile.size) - c)
+        order = np.argsort(dist, kind="stable")
+        mass = np.cumsum(profile[order])
+        ends = np.flatnonzero(np.append(np.diff(dist[order]) != 0, True))  # last pixel of each distance
+        enough = ends[mass[ends] >= level * total - 1e-12 * total]
+        inside = order[:(enough[0] if enough.size else ends[-1]) + 1]
+        sizes.append(int(inside.max() - inside.min() + 1))
     return sizes[0], sizes[1]
 
 
@@ -186,7 +251,8 @@ def _extent(values: np.ndarray) -> Box | None:
 def gradient_field(spec, input_shape=(3, 32, 32), layer: str | int = -1, unit: tuple[int, int] | None = None, *,
                    channel: int | None = None, image: np.ndarray | None = None, samples: int = 4, seed: int = 0,
                    weights: Weights = "random", state_dict: Mapping[str, Any] | None = None,
-                   dtype: Literal["auto", "float64", "float32"] = "auto") -> GradientField:
+                   dtype: Literal["auto", "float64", "float32"] = "auto",
+                   max_bytes: int | None = None) -> GradientField:
     """Measure |∂y/∂x| for output unit ``unit`` = (i, j) of ``layer`` (a name such as 'pool3', or an index).
 
     The network is :func:`cnncalc.build_model` of the spec's layers up to ``layer`` (the spatial part: never
@@ -200,7 +266,10 @@ def gradient_field(spec, input_shape=(3, 32, 32), layer: str | int = -1, unit: t
       such as fc4's are ignored). With it, only the noise input changes between samples.
     * ``samples``: maps averaged (mean of |∂y/∂x|); more gives a smoother picture.
     * ``dtype``: float64 (exact zeros and tiny corner gradients stay visible) or float32; ``"auto"`` takes
-      float64 up to 2·10⁸ MACs in the part that runs (the lab net: 2.3·10⁷) and float32 above (VGG).
+      float64 up to 2·10⁸ MACs in the part that runs (the lab net: 2.3·10⁷) and float32 above (VGG), or
+      when float64 would not fit in ``max_bytes``.
+    * ``max_bytes``: the memory the pass may use (default: the server's ``memory_mb``); above it
+      :class:`TooLarge` is raised before any tensor is built (:func:`gradient_plan`).
 
     ``unit`` defaults to the centre unit ((out_H − 1)//2, (out_W − 1)//2).
     """
@@ -217,8 +286,7 @@ def gradient_field(spec, input_shape=(3, 32, 32), layer: str | int = -1, unit: t
         raise ValueError(f"channel {channel} is outside {report.name}'s {c_out} channels (0…{c_out - 1})")
     if image is not None and state_dict is not None:
         samples = 1  # nothing random is left: one pass is exact
-    if dtype == "auto":
-        dtype = "float64" if analyze(layers, shape).macs <= 2e8 else "float32"
+    dtype, _ = _plan(analysis, report, dtype, memory_limit(max_bytes))
     values = _mean_gradient(layers, shape, (i, j), channel, image, samples, seed, weights, state_dict, dtype)
     central = _central_box(box, shape[1:])
     central_mass, central_area = _central_share(values, box, central)
@@ -315,4 +383,5 @@ def interpretation(result: GradientField) -> str:
             "centre weighting grows with depth.")
 
 
-__all__ = ["GradientField", "gradient_field", "spatial_layers", "interpretation", "MASS_LEVEL", "CENTRE_WEIGHTED"]
+__all__ = ["GradientField", "gradient_field", "gradient_plan", "gradient_bytes", "TooLarge", "memory_limit", "mib",
+           "spatial_layers", "interpretation", "MASS_LEVEL", "CENTRE_WEIGHTED"]

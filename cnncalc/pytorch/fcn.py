@@ -5,9 +5,14 @@ A fully-connected layer reading a C×H×W map is the convolution with C·out fil
 padding: the same weights, reshaped (out, C·H·W) → (out, C, H, W). Later fc layers are 1×1 convolutions.
 The converted network gives the same scores at the training size and, on a larger image, a grid of
 scores — one per training-size window, ``jump`` pixels apart — in one pass instead of a sliding window.
+
+Both passes estimate their memory first (:func:`pass_bytes`, from :func:`cnncalc.pytorch.bridge.from_module`
+on the meta device) and refuse with :class:`~cnncalc.server.limits.TooLarge` above the server's ``memory_mb``:
+the sliding window takes as many crops per batch as fit, the dense pass must fit whole.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -15,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+
+from ..server.limits import TooLarge, memory_limit
 
 
 class ConversionError(ValueError):
@@ -174,9 +181,45 @@ class ScoreMap:
         return self.scores.softmax(0)
 
 
-def score_maps(fcn: nn.Module, image: torch.Tensor, input_shape, scales=(1.0,)) -> list[ScoreMap]:
-    """Dense scores of ``image`` (C, H, W, already normalised as in training) at each scale."""
+def pass_bytes(analysis, batch: int = 1) -> int:
+    """Float32 bytes of a forward pass without gradients on ``batch`` inputs: the weights, the inputs, and
+    per input its two largest activations (a layer's input and output are alive together; autograd keeps
+    nothing). The lab net's dense pass on a 768×768 image peaks within 10 % of it
+    (tests/test_dense_limits.py)."""
+    largest = sorted((r.memory or 0 for r in analysis.layers), reverse=True)[:2]
+    return 4 * analysis.params + batch * (4 * math.prod(analysis.input_shape) + sum(largest))
+
+
+def dense_bytes(fcn: nn.Module, image_shape) -> int:
+    """:func:`pass_bytes` of the converted net on one (C, H, W) image (shapes traced on the meta device); for
+    an image beyond what the analyzer takes (a side over 10⁶), the weights and the image alone."""
+    from ..parse import SpecError
+    from .bridge import from_module
+    try:
+        return pass_bytes(from_module(fcn, tuple(image_shape)))
+    except SpecError:
+        return 4 * (sum(p.numel() for p in fcn.parameters()) + math.prod(image_shape))
+
+
+def check_dense(fcn: nn.Module, image_shape, max_bytes: int | None = None) -> int:
+    """The dense pass's estimated bytes on a (C, H, W) image, or :class:`TooLarge` above ``max_bytes``
+    (default: the server's ``memory_mb``). Arithmetic only: call it before the pass."""
+    need, limit = dense_bytes(fcn, image_shape), memory_limit(max_bytes)
+    if need > limit:
+        _, h, w = image_shape
+        raise TooLarge(f"Scoring every window of a {h:,}×{w:,} image in one pass", need, limit,
+                       "Make the image smaller (its longest side) or pick a smaller network.")
+    return need
+
+
+def score_maps(fcn: nn.Module, image: torch.Tensor, input_shape, scales=(1.0,),
+               max_bytes: int | None = None) -> list[ScoreMap]:
+    """Dense scores of ``image`` (C, H, W, already normalised as in training) at each scale. Refused
+    (:class:`TooLarge`) before any pass when the largest scale would not fit in ``max_bytes`` (default:
+    the server's ``memory_mb``); scales below 1 are smaller passes."""
     import torch.nn.functional as F
+    check_dense(fcn, (image.shape[0], *(max(round(d * max(scales)), input_shape[1 + k])
+                                         for k, d in enumerate(image.shape[1:]))), max_bytes)
     geo = geometry(fcn, input_shape)
     out = []
     for scale in scales:
@@ -192,18 +235,47 @@ def score_maps(fcn: nn.Module, image: torch.Tensor, input_shape, scales=(1.0,)) 
     return out
 
 
+def crops_per_batch(model: nn.Module, channels: int, window: tuple[int, int], batch: int = 256,
+                    max_bytes: int | None = None) -> int:
+    """How many window-sized crops one batch of the sliding window may hold: at most ``batch``, and as many
+    as fit in ``max_bytes`` (default: the server's ``memory_mb``; VGG16 at 224×224 needs 26 MB per crop
+    beside its 553 MB of weights: 256 crops would take 7 GB). :class:`TooLarge` when not even one fits."""
+    from .bridge import from_module
+    one = from_module(model, (channels, *window))
+    weights, per_crop = pass_bytes(one, 0), pass_bytes(one, 1) - pass_bytes(one, 0)
+    limit = memory_limit(max_bytes)
+    fits = (limit - weights) // per_crop
+    if fits < 1:
+        raise TooLarge(f"The sliding window of this {window[0]}×{window[1]} network", weights + per_crop, limit,
+                       "Pick a smaller network.")
+    return int(min(batch, fits))
+
+
 def sliding_window(model: nn.Module, image: torch.Tensor, window: tuple[int, int], stride: int,
-                   batch: int = 256) -> tuple[torch.Tensor, float]:
-    """The reference: the original network on every window-sized crop, ``stride`` apart. (classes, h, w)."""
+                   batch: int = 256, max_bytes: int | None = None) -> tuple[torch.Tensor, float]:
+    """The reference: the original network on every window-sized crop, ``stride`` apart. (classes, h, w).
+
+    The crops are copied out of the image one batch at a time (all of them at once would be h·w copies
+    of the window: 1 GB for a 1×80,000 map of 32×32 crops), and a batch holds :func:`crops_per_batch`."""
     c, H, W = image.shape
     h, w = (H - window[0]) // stride + 1, (W - window[1]) // stride + 1
-    crops = image.unfold(1, window[0], stride).unfold(2, window[1], stride)  # (C, h, w, wh, ww)
-    crops = crops.permute(1, 2, 0, 3, 4).reshape(h * w, c, *window)
+    batch = crops_per_batch(model, c, window, batch, max_bytes)
+    crops = image.unfold(1, window[0], stride).unfold(2, window[1], stride)  # a view (C, h, w, wh, ww)
+    crops = crops.permute(1, 2, 0, 3, 4).reshape(h * w, c, *window) if h * w <= batch else \
+        crops.permute(1, 2, 0, 3, 4)  # (h, w, C, wh, ww), still a view
     model.eval()
     t0 = time.perf_counter()
     with torch.no_grad():
-        scores = torch.cat([model(crops[i:i + batch]) for i in range(0, len(crops), batch)])
+        scores = torch.cat([model(_crop_batch(crops, k, min(batch, h * w - k), w)) for k in range(0, h * w, batch)])
     return scores.T.reshape(-1, h, w), time.perf_counter() - t0
+
+
+def _crop_batch(crops: torch.Tensor, start: int, n: int, w: int) -> torch.Tensor:
+    """Crops ``start … start + n − 1`` in row-major order, copied: from (N, C, wh, ww) or the (h, w, C, wh, ww)
+    view."""
+    if crops.dim() == 4:
+        return crops[start:start + n]
+    return torch.stack([crops[k // w, k % w] for k in range(start, start + n)])
 
 
 # --- reading the maps (numpy) ---------------------------------------------------------------------------
@@ -244,4 +316,5 @@ def tile_table(tiles, dense_probs, crop_probs, classes, truth, truth_names) -> l
 
 
 __all__ = ["ConversionError", "convolutionalize", "max_difference", "Geometry", "geometry", "ScoreMap",
-           "score_maps", "sliding_window", "top_k", "agreement", "softmax", "tile_table"]
+           "score_maps", "sliding_window", "pass_bytes", "dense_bytes", "check_dense", "crops_per_batch", "TooLarge",
+           "top_k", "agreement", "softmax", "tile_table"]

@@ -1,6 +1,6 @@
 """A network built for one input size, run on a larger one (torch imported only when called): the real error
 PyTorch raises at the first fully-connected layer, and why. Like the cross-check it estimates the pass's memory
-first and runs on the meta device above ``RUN_LIMIT_BYTES``."""
+first and runs on the meta device above the server's ``memory_mb``."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from ..analyze import analyze
 from ..parse import format_shape, parse_shape
-from .crosscheck import RUN_LIMIT_BYTES, run_device
+from ..server.limits import memory_limit
+from .crosscheck import run_device
 
 
 @dataclass(frozen=True)
@@ -20,13 +21,13 @@ class LargerInput:
     device: str = "cpu"                                # "meta": too large to run, the meta device's message
 
 
-def larger_input(spec, built_for=(3, 32, 32), run_on=(3, 64, 64), max_bytes: int = RUN_LIMIT_BYTES) -> LargerInput:
+def larger_input(spec, built_for=(3, 32, 32), run_on=(3, 64, 64), max_bytes: int | None = None) -> LargerInput:
     import torch
 
     from .bridge import build_model
 
     built_for, run_on = parse_shape(built_for), parse_shape(run_on)
-    device = run_device(analyze(spec, built_for).params, analyze(spec, run_on), max_bytes)
+    device = run_device(analyze(spec, built_for).params, analyze(spec, run_on), memory_limit(max_bytes))
     with torch.device(device):
         model = build_model(spec, built_for).eval()
     done: list[tuple[str, tuple[int, ...]]] = []

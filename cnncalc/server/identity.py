@@ -98,6 +98,7 @@ def verify(token: str | None, key: bytes, now: float | None = None) -> Identity 
 def server_key(root: str | Path) -> bytes:
     """The server's signing key, kept in ``identity.key`` in the data folder (created once, mode 0600), so
     tokens stay valid across restarts; deleting the file signs everyone out."""
+    Path(root).mkdir(parents=True, exist_ok=True)
     path = Path(root) / "identity.key"
     try:
         return bytes.fromhex(path.read_text().strip())

@@ -91,6 +91,29 @@ def load_limits(data_root: str | Path | None = None) -> Limits:
         raise ValueError(f"classroom limits ({path}): {err}") from None
 
 
+def mib(nbytes: float) -> str:
+    """Bytes as MB or GB for a sentence (binary units, as ``memory_mb`` is)."""
+    gb = nbytes / 2**30
+    return f"{gb:,.1f} GB" if 1 <= gb < 100 else f"{gb:,.0f} GB" if gb >= 100 else f"{nbytes / 2**20:,.0f} MB"
+
+
+class TooLarge(ValueError):
+    """A PyTorch pass refused before it starts: its estimated memory is above the server's limit
+    (``memory_mb``). One server runs the app for a whole class, so a refusal costs nothing and says what to
+    do, where running would take memory from everyone. ``estimate`` and ``limit`` are in bytes."""
+
+    def __init__(self, what: str, estimate: int, limit: int, advice: str):
+        self.estimate, self.limit = int(estimate), int(limit)
+        super().__init__(f"{what} would need about {mib(estimate)} of memory, more than the {mib(limit)} one "
+                         f"PyTorch pass may use on this server. {advice} The limit is the server's `memory_mb`; "
+                         f"{Limits.how_to_change('memory_mb')}.")
+
+
+def memory_limit(max_bytes: int | None = None) -> int:
+    """``max_bytes``, or the server's ``memory_mb`` (:func:`cnncalc.server.limits.load_limits`)."""
+    return int(max_bytes) if max_bytes is not None else load_limits().memory_bytes
+
+
 class Budget:
     """At most ``slots`` heavy computations at once in this process; the others queue in arrival order."""
 

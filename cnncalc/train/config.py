@@ -1,16 +1,57 @@
-"""The training configuration (a frozen dataclass with the lab's defaults) and the lab's ladder."""
+"""The training configuration (a frozen dataclass with the lab's defaults, every field validated) and the lab's
+ladder."""
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from dataclasses import dataclass
 
-from ..parse import format_spec, parse_spec
+from ..parse import SpecError, format_spec, parse_spec
 from ..layers import BatchNorm, Conv, Dropout, Linear
-from ..presets import preset
+from ..presets import PRESETS, preset
 
 LAB_MEAN = (0.491, 0.482, 0.447)  # the lab sheet's CIFAR-10 training-set statistics, per channel
 LAB_STD = (0.202, 0.199, 0.201)
+
+# One alternative per device kind and a bounded index: a device string is matched in one pass, whatever its length.
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(?::\d{1,3})?")
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
+
+
+def check_device(device: str, field: str = "device") -> str:
+    """``device`` if it is one that PyTorch can be asked for — auto | cpu | cuda | cuda:N | mps — else a
+    ValueError naming the field, the value and the choices. Only the spelling is checked here (no torch: a
+    config is built where torch is not imported); whether this machine has that device is the CLI's and the
+    engine's question (:func:`cnncalc.train.cli.require_device`)."""
+    if not isinstance(device, str) or len(device) > 16 or not _DEVICE.fullmatch(device):
+        shown = repr(device) if len(repr(device)) <= 40 else repr(device)[:40] + "…"
+        raise ValueError(f"{field}={shown}: choose one of {DEVICES} (N a GPU number, e.g. cuda:0)")
+    return device
+
+
+def _check_range(name: str, value, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"{name}={value!r} is out of range: {name} must be {allowed}")
+
+
+def _check_numbers(cfg: "TrainConfig") -> None:
+    """Every number within the range where it means something; NaN fails every comparison, so it is refused
+    too. Messages name the field, the value and the range (the CLI prints them as they are)."""
+    lr, gamma, wd = cfg.lr, cfg.gamma, cfg.weight_decay
+    _check_range("epochs", cfg.epochs, cfg.epochs >= 1, "a whole number ≥ 1")
+    _check_range("batch_size", cfg.batch_size, cfg.batch_size >= 1, "a whole number ≥ 1 (images per step)")
+    _check_range("limit", cfg.limit, cfg.limit is None or cfg.limit >= 1,
+                 "a whole number ≥ 1 examples per split, or unset for all of them")
+    # An infinite rate diverges at the first step, and the divergence advice (a tenth of it) would be inf too.
+    _check_range("lr", lr, math.isfinite(lr) and lr > 0, "a finite number > 0, e.g. 0.1")
+    _check_range("momentum", cfg.momentum, 0 <= cfg.momentum < 1, "from 0 (none) up to but not including 1")
+    _check_range("weight_decay", wd, math.isfinite(wd) and wd >= 0, "a finite number ≥ 0, e.g. 5e-4")
+    # The learning rate is multiplied by gamma every epoch: 0 or less would stop or flip it, above 1 grow it.
+    _check_range("gamma", gamma, 0 < gamma <= 1, "in (0, 1]: above 0 and at most 1, e.g. 0.95")
+    _check_range("dropout", cfg.dropout, 0 <= cfg.dropout < 1, "from 0 up to but not including 1")
+    _check_range("workers", cfg.workers, cfg.workers >= 0, "a whole number ≥ 0")
 
 
 @dataclass(frozen=True)
@@ -47,6 +88,9 @@ class TrainConfig:
     workers: int = 2                # DataLoader workers of the lab pipeline
 
     def __post_init__(self):
+        """Every field checked where a config is made — the CLI, the app's form, a stored run read back — so
+        a bad value is one message naming the field, the value and the allowed range, not a run that fails
+        (or, with lr=inf, "diverges" with advice to try inf) minutes later inside PyTorch."""
         checks = {"standardize": ("none", "lab", "train"), "augment": ("none", "cropflip", "padcrop"),
                   "optimizer": ("sgd", "adam", "adamw"), "pipeline": ("fast", "lab"),
                   "precision": ("auto", "fp32", "bf16"),
@@ -54,10 +98,15 @@ class TrainConfig:
         for key, allowed in checks.items():
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{key}={getattr(self, key)!r}: choose one of {', '.join(allowed)}")
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or not 0 <= self.dropout < 1:
-            raise ValueError("epochs and batch size must be ≥ 1, lr > 0 and 0 ≤ dropout < 1")
-        if self.limit is not None and self.limit < 1:
-            raise ValueError("limit must be ≥ 1 examples per split")
+        if str(self.preset).lower() not in PRESETS:  # preset() reads names in any case
+            raise ValueError(f"preset={self.preset!r}: choose one of {', '.join(PRESETS)}")
+        check_device(self.device)
+        _check_numbers(self)
+        if self.spec is not None:
+            try:  # here, before any run is recorded, rather than as a failed run later
+                parse_spec(self.spec)
+            except SpecError as err:
+                raise SpecError(f"spec: {err}") from None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))

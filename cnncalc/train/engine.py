@@ -9,9 +9,15 @@ Two input pipelines share one loop:
 
 Train metrics are averaged over the epoch's batches (as the lab computes them); test metrics over the
 whole test set. Seeded: the same config on the same device gives the same numbers.
+
+A run can stop and continue: :func:`capture` takes its resume state after an epoch (weights, optimiser and
+schedule state, RNG states, the pipelines' positions — tensors and plain values only, so that
+``torch.load(weights_only=True)`` reads it back), ``train(cfg, resume=state)`` continues at the next epoch
+and reaches the same weights as a run that never stopped (same device).
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -27,6 +33,8 @@ from .config import LAB_MEAN, LAB_STD, TrainConfig, model_spec
 
 CROP = 28  # RandomCrop / CenterCrop size of the lab's augmentation step
 PAD = 4    # zero padding of the "padcrop" augmentation (pad 4, random 32×32 crop: the common CIFAR recipe)
+CHECKPOINT_SECONDS = 10.0  # at most one checkpoint per this many seconds (fast GPU epochs are not slowed)
+STATE_FORMAT = 1           # version of the resume state's layout
 
 
 class Diverged(RuntimeError):
@@ -139,6 +147,13 @@ class Batches:
     def steps(self, batch_size: int) -> int:
         return math.ceil(len(self.y) / batch_size)
 
+    def get_state(self) -> dict:
+        """The position of the random stream (crops, flips, data order)."""
+        return {"gen": self.gen.get_state()}
+
+    def set_state(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
+
 
 class LabLoader:
     """The lab's pipeline: PIL images → torchvision transforms → DataLoader (the reference to beat)."""
@@ -178,6 +193,13 @@ class LabLoader:
 
     def steps(self, batch_size: int) -> int:
         return math.ceil(len(self.y) / batch_size)
+
+    def get_state(self) -> dict:
+        """The epochs served so far: each epoch's shuffle is seeded with seed + that count."""
+        return {"epoch": self._epoch}
+
+    def set_state(self, state: dict) -> None:
+        self._epoch = int(state["epoch"])
 
 
 def make_optimizer(cfg: TrainConfig, model: torch.nn.Module, steps_per_epoch: int):
@@ -364,19 +386,66 @@ def train_epoch(s: Session, epoch: int, every: int,
     return losses.tolist(), top1.mean().item(), top5.mean().item()
 
 
+def capture(s: Session, epoch: int) -> dict:
+    """The resume state after ``epoch``: everything :func:`restore` needs to continue exactly where the run is.
+    Tensors, numbers, strings, lists and dicts only — what ``torch.load(..., weights_only=True)`` accepts — so
+    loading a state can never run code. The tensors are the live ones: save it before training goes on."""
+    cuda = s.device.type == "cuda"
+    return {"format": STATE_FORMAT, "config": s.cfg.to_json(), "epoch": epoch, "device": s.device.type,
+            "model": s.model.state_dict(), "optimizer": s.optimizer.state_dict(),
+            "schedule": s.schedule.state_dict() if s.schedule is not None else {},
+            "rng_cpu": torch.get_rng_state(), "rng_cuda": torch.cuda.get_rng_state_all() if cuda else [],
+            "train_batches": s.train_batches.get_state(), "test_batches": s.test_batches.get_state()}
+
+
+def restore(s: Session, state: dict) -> int:
+    """Load a :func:`capture` state into a freshly prepared session of the same config; returns its epoch.
+    On another kind of device the weights and optimiser continue but the random streams cannot (a CPU and a
+    CUDA generator differ), so the data order differs from an uninterrupted run: a note says so."""
+    if state.get("format") != STATE_FORMAT or TrainConfig.from_json(state["config"]) != s.cfg:
+        raise ValueError("the resume state belongs to other settings or another version: it cannot continue "
+                         "this run")
+    s.model.load_state_dict(state["model"])
+    # load_state_dict keeps the given tensors as the optimiser's buffers (momentum, Adam's moments), which
+    # training then changes in place: a copy leaves the caller's state as it was, to resume from again
+    s.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+    if s.schedule is not None:
+        s.schedule.load_state_dict(state["schedule"])
+    if state["device"] == s.device.type:
+        torch.set_rng_state(state["rng_cpu"])
+        if s.device.type == "cuda" and state["rng_cuda"]:
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        s.train_batches.set_state(state["train_batches"])
+        s.test_batches.set_state(state["test_batches"])
+    else:
+        s.notes.append(f"resumed on {s.device.type} from a {state['device']} checkpoint: the data order after "
+                       "it differs from an uninterrupted run")
+    epoch = int(state["epoch"])
+    s.notes.append(f"resumed after epoch {epoch}")
+    return epoch
+
+
 def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
           on_epoch: Callable[[EpochRecord], None] | None = None,
           on_progress: Callable[[int, int, int, float], None] | None = None,
           should_stop: Callable[[], bool] | None = None, progress_every: int | None = None,
-          on_start: Callable[[str, tuple, tuple, tuple], None] | None = None) -> TrainResult:
+          on_start: Callable[[str, tuple, tuple, tuple], None] | None = None, resume: dict | None = None,
+          on_checkpoint: Callable[[int, dict], None] | None = None,
+          checkpoint_seconds: float = CHECKPOINT_SECONDS) -> TrainResult:
     """Train ``cfg``; ``on_epoch(record)`` after each epoch, ``on_progress(epoch, step, steps, mean loss)``
-    every ``progress_every`` steps, where ``should_stop()`` is also asked (→ :class:`Cancelled`);
-    ``on_start(spec, input_shape, mean, std)`` once the network and normalisation are known."""
+    every ``progress_every`` steps, where ``should_stop()`` is also asked (→ :class:`Cancelled`; it is asked
+    at each epoch's end too, except that a run whose last epoch has ended is done); ``on_start(spec, input_shape, mean, std)`` once the network and normalisation are
+    known. ``resume``: a :func:`capture` state of this config — training continues at the epoch after it, and
+    ``records`` holds the new epochs only. ``on_checkpoint(epoch, state)`` at an epoch's end when
+    ``checkpoint_seconds`` have passed since the last one, after the last epoch, and when stopping: time-based,
+    so that fast epochs are not slowed by writing files."""
     s = prepare(cfg, data, on_start)
+    first = restore(s, resume) + 1 if resume is not None else 1
     every = progress_every or (100 if s.device.type == "cuda" else 10)
     classes = len(s.data.classes)
     records: list[EpochRecord] = []
-    for epoch in range(1, cfg.epochs + 1):
+    saved = time.monotonic()
+    for epoch in range(first, cfg.epochs + 1):
         t0 = time.perf_counter()
         lr = s.optimizer.param_groups[0]["lr"]
         batch_losses, top1, top5 = train_epoch(s, epoch, every, on_progress, should_stop)
@@ -391,6 +460,10 @@ def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
         if on_epoch:
             on_epoch(record)
         _check_finite(test_loss, cfg, epoch, s.steps, classes)  # after recording: the diverged epoch stays visible
-        if should_stop and should_stop():
+        stop = bool(should_stop and should_stop())
+        if on_checkpoint and (stop or epoch == cfg.epochs or time.monotonic() - saved >= checkpoint_seconds):
+            on_checkpoint(epoch, capture(s, epoch))
+            saved = time.monotonic()
+        if stop and epoch < cfg.epochs:  # after the last epoch there is nothing left to stop: the run is done
             raise Cancelled(f"stopped after epoch {epoch}")
     return TrainResult(s.model, records, s.spec, s.input_shape, s.mean, s.std, str(s.device), s.data.classes, s.notes)

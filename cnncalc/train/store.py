@@ -1,22 +1,48 @@
-"""The run store: SQLite in WAL mode under a data folder, plus one safetensors checkpoint per finished run.
+"""The run store: SQLite in WAL mode under a data folder, plus checkpoint files per run.
 
-A run is never lost: its config is written before it starts, every epoch as it ends, and its status
-moves queued → running → done | diverged | cancelled | failed | interrupted. A worker that dies leaves
-its run "running" with a stale heartbeat; :meth:`RunStore.recover` turns it into "interrupted".
+A run is never lost: its config is written before it starts, every epoch as it ends, and its status moves
+queued → running → done | diverged | cancelled | failed | interrupted | stopped. Everything a classroom needs
+to trust the queue lives here, so that the app, the CLI and the demos share one set of rules:
+
+* **ownership** — a run records its owner's id and display name; :meth:`RunStore.cancel`,
+  :meth:`RunStore.delete` and :meth:`RunStore.resume` check ``Identity.may_change`` (the owner or the teacher);
+* **quotas** — :meth:`RunStore.enqueue` refuses, inside its write transaction, what :class:`Limits` forbids
+  (:class:`QuotaExceeded` names the limit, the value asked and how to change it);
+* **a queue that heals itself** — a row whose config this version cannot read is reported as failed, never
+  raised; a run whose worker is gone (pid dead, or no heartbeat for :data:`STALE_SECONDS`) becomes
+  "interrupted" at the next :meth:`RunStore.heal`, which the page calls on every refresh;
+* **checkpoints** — weights (safetensors) and a resume state (torch.save of tensors and plain values only,
+  read back with ``weights_only=True``) written atomically, so an interrupted run can be resumed;
+* **a schema version** — ``PRAGMA user_version``; an older store is migrated in place, its runs kept.
+
+This module imports no torch at import time (the server's limits and the app read it cheaply).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
+from ..server.identity import Identity
+from ..server.limits import Limits
 from .config import TrainConfig
 
-FINISHED = ("done", "diverged", "cancelled", "failed", "interrupted")
-STALE_SECONDS = 30.0  # a running run whose worker has not beaten for this long is presumed dead
+ACTIVE = ("queued", "running")
+FINISHED = ("done", "diverged", "cancelled", "failed", "interrupted", "stopped")
+RESUMABLE = ("interrupted", "stopped", "cancelled")  # a checkpoint may be kept; the config was fine
+HEARTBEAT_SECONDS = 2.0  # a training process beats this often, from its own thread
+STALE_SECONDS = 10.0     # a running run whose process has not beaten for this long is presumed dead
+SCHEMA_VERSION = 1       # PRAGMA user_version; 0 is the first store (no owner_name, no resume state)
+DATASET_SIZES = {"cifar10": 50_000, "mnist": 60_000}  # training examples of the built-in sets
+SYNTHETIC_DEFAULT = (5000, 1000)  # data.load("synthetic") without a limit: (train, test) images
+FOLDER_COUNT_CAP = 10_000_000  # files counted at most in an ImageFolder tree (the count is then a lower bound)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -36,7 +62,10 @@ CREATE TABLE IF NOT EXISTS runs (
     cancel INTEGER NOT NULL DEFAULT 0,
     progress REAL NOT NULL DEFAULT 0,
     checkpoint TEXT,
-    normalization TEXT
+    normalization TEXT,
+    owner_name TEXT NOT NULL DEFAULT '',
+    resume_epoch INTEGER NOT NULL DEFAULT 0,
+    resume_state TEXT
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id INTEGER NOT NULL REFERENCES runs(id),
@@ -47,16 +76,32 @@ CREATE TABLE IF NOT EXISTS epochs (
     PRIMARY KEY (run_id, epoch)
 );
 """
+# Columns added since version 0, in order: (name, declaration) — identifiers from this file only.
+ADDED_COLUMNS = (("owner_name", "TEXT NOT NULL DEFAULT ''"), ("resume_epoch", "INTEGER NOT NULL DEFAULT 0"),
+                 ("resume_state", "TEXT"))
+INDEXES = ("CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, owner)",)
+
+
+class NotAllowed(PermissionError):
+    """An action on somebody else's run (not an operating-system permission: callers tell the two apart)."""
+
+
+class QuotaExceeded(ValueError):
+    """A run refused by a classroom limit; the message names the limit, the value asked and how to change it."""
+
+    def __init__(self, limit: str, asked: int, allowed: int, what: str, setting: str = ""):
+        self.limit, self.asked, self.allowed = limit, asked, allowed
+        super().__init__(f"{what} ({setting or f'{limit} = {allowed:,}'}; {Limits.how_to_change(limit)})")
 
 
 @dataclass(frozen=True)
 class Run:
     id: int
     name: str
-    owner: str
+    owner: str                  # the owner's id (Identity.id)
     created: float
     updated: float
-    config: TrainConfig
+    config: TrainConfig         # TrainConfig() as a placeholder when config_error says it cannot be read
     spec: str | None
     input_shape: tuple[int, ...] | None
     status: str
@@ -66,12 +111,52 @@ class Run:
     heartbeat: float | None
     cancel: bool
     progress: float
-    checkpoint: str | None
+    checkpoint: str | None      # the weights file (safetensors), the newest saved
     normalization: dict | None
+    owner_name: str = ""        # the owner's display name (user text: show it escaped)
+    resume_epoch: int = 0       # the epoch the resume state continues after (0: none)
+    resume_state: str | None = None
+    config_error: str = ""      # why the stored config cannot be read ("" when it can)
 
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def resumable(self) -> bool:
+        return self.status in RESUMABLE and not self.config_error
+
+
+@dataclass(frozen=True)
+class Health:
+    """What :meth:`RunStore.heal` found: the runs it just marked interrupted, the runs waiting in the queue,
+    and whether some worker process is alive (holds its device's lock)."""
+    interrupted: tuple[int, ...]
+    queued: int
+    worker_alive: bool
+
+    @property
+    def needs_worker(self) -> bool:
+        """Queued runs wait and no worker serves them: start one (``worker.ensure_worker``)."""
+        return self.queued > 0 and not self.worker_alive
+
+
+def as_identity(owner: Identity | str) -> Identity:
+    """An :class:`Identity`; a plain string (older callers) is an owner id that is also its display name."""
+    return owner if isinstance(owner, Identity) else Identity(str(owner), str(owner))
+
+
+def read_config(text: str) -> tuple[TrainConfig | None, str]:
+    """(config, "") or (None, the reason it cannot be read). A row written by another version (``optimizer:
+    "lion"``) or damaged by hand must be reported, never raised: one bad row must not stop the queue."""
+    try:
+        return TrainConfig.from_json(text), ""
+    except Exception as err:  # anything from json or TrainConfig's checks: a stored row is untrusted input
+        return None, f"{type(err).__name__}: {err}"
+
+
+def unreadable(reason: str) -> str:
+    return f"its settings cannot be read by this version of cnncalc ({reason}); queue it again from the form"
 
 
 class RunStore:
@@ -79,9 +164,9 @@ class RunStore:
         self.root = Path(root)
         (self.root / "checkpoints").mkdir(parents=True, exist_ok=True)
         self.path = self.root / "runs.sqlite"
-        with self._connect() as db:
-            db.executescript(SCHEMA)
+        self._migrate()
 
+    # --- connection and schema ----------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)  # autocommit; explicit BEGINs
         db.row_factory = sqlite3.Row
@@ -89,129 +174,352 @@ class RunStore:
         db.execute("PRAGMA synchronous=NORMAL")
         return db
 
+    @contextmanager
+    def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """One connection, closed afterwards; ``write``: one BEGIN IMMEDIATE transaction (the write lock is
+        taken first, so a read-then-write decision — a quota, a claim — cannot race another process)."""
+        db = self._connect()
+        try:
+            if write:
+                db.execute("BEGIN IMMEDIATE")
+            yield db
+            if write:
+                db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
+
+    def _migrate(self) -> None:
+        """Create the tables, or bring an older store to :data:`SCHEMA_VERSION` in place (ALTER TABLE ADD COLUMN:
+        its runs and epochs are kept). A newer store is used as it is: unknown columns are ignored."""
+        with self._db() as db:
+            if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+                return
+        with self._db(write=True) as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version >= SCHEMA_VERSION:  # another process migrated it meanwhile
+                return
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                db.execute(statement)
+            have = {r["name"] for r in db.execute("PRAGMA table_info(runs)")}
+            for name, declaration in ADDED_COLUMNS:
+                if name not in have:
+                    db.execute(f"ALTER TABLE runs ADD COLUMN {name} {declaration}")
+            db.execute("UPDATE runs SET owner_name = owner WHERE owner_name = ''")  # the old id was its name
+            for statement in INDEXES:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {int(SCHEMA_VERSION)}")  # a pragma takes no parameters
+
+    def schema_version(self) -> int:
+        with self._db() as db:
+            return db.execute("PRAGMA user_version").fetchone()[0]
+
     def _run(self, row: sqlite3.Row) -> Run:
+        """A row as a :class:`Run`; never raises: an unreadable config gives status "failed" and says why."""
         d = dict(row)
-        d["config"] = TrainConfig.from_json(d["config"])
-        d["input_shape"] = tuple(json.loads(d["input_shape"])) if d["input_shape"] else None
-        d["normalization"] = json.loads(d["normalization"]) if d["normalization"] else None
-        d["cancel"] = bool(d["cancel"])
-        return Run(**d)
+        cfg, error = read_config(d["config"])
+        status, message = d["status"], d["message"] or ""
+        if error:
+            status, message = "failed", unreadable(error) + (f" — it was {d['status']}: {message}" if message
+                                                             else f" — it was {d['status']}")
+        return Run(id=d["id"], name=d["name"], owner=d["owner"], created=d["created"], updated=d["updated"],
+                   config=cfg or TrainConfig(), spec=d["spec"], input_shape=_json(d["input_shape"], tuple),
+                   status=status, message=message, device=d["device"], worker_pid=d["worker_pid"],
+                   heartbeat=d["heartbeat"], cancel=bool(d["cancel"]), progress=d["progress"] or 0.0,
+                   checkpoint=d["checkpoint"], normalization=_json(d["normalization"], dict),
+                   owner_name=d.get("owner_name") or "", resume_epoch=d.get("resume_epoch") or 0,
+                   resume_state=d.get("resume_state"), config_error=error)
 
     # --- queue --------------------------------------------------------------------------------
-    def enqueue(self, cfg: TrainConfig, name: str = "", owner: str = "") -> int:
-        now = time.time()
-        with self._connect() as db:
-            cur = db.execute("INSERT INTO runs (name, owner, created, updated, config, status) VALUES (?,?,?,?,?,?)",
-                             (name or describe(cfg), owner, now, now, cfg.to_json(), "queued"))
-            return int(cur.lastrowid)
+    def enqueue(self, cfg: TrainConfig, name: str = "", owner: Identity | str = "",
+                limits: Limits | None = None) -> int:
+        """Queue ``cfg`` for ``owner``; with ``limits``, refuse (:class:`QuotaExceeded`) a run larger than they
+        allow (:func:`check_run_size`) or one more than ``queued_runs_per_owner`` runs queued or running for
+        this owner — counted and inserted in one BEGIN IMMEDIATE transaction, so a browser firing 30 requests
+        at once gets exactly the quota. The teacher is exempt from the per-owner count only (the class's
+        demonstrations queue several runs), not from the size limits. Without ``limits`` nothing is checked
+        (the CLI, which acts as the teacher, and tests)."""
+        return self._insert(cfg, name, as_identity(owner), limits, "queued")
 
-    def start_external(self, cfg: TrainConfig, name: str, owner: str, pid: int, device: str) -> int:
+    def start_external(self, cfg: TrainConfig, name: str, owner: Identity | str, pid: int, device: str,
+                       limits: Limits | None = None) -> int:
         """Record a run that this process trains itself (a demo, the CLI): inserted as 'running', so no
-        worker can take it."""
+        worker can take it; the same checks as :meth:`enqueue` with ``limits``. Beat with :meth:`keep_alive`
+        while training, or the run is declared dead after :data:`STALE_SECONDS`."""
+        return self._insert(cfg, name, as_identity(owner), limits, "running", pid, device)
+
+    def _insert(self, cfg: TrainConfig, name: str, who: Identity, limits: Limits | None, status: str,
+                pid: int | None = None, device: str = "") -> int:
+        if limits is not None:
+            check_run_size(cfg, limits)  # reads no row: before the write lock (an ImageFolder count takes time)
         now = time.time()
-        with self._connect() as db:
-            cur = db.execute("INSERT INTO runs (name, owner, created, updated, config, status, worker_pid, heartbeat, "
-                             "device) VALUES (?,?,?,?,?,?,?,?,?)",
-                             (name or describe(cfg), owner, now, now, cfg.to_json(), "running", pid, now, device))
+        with self._db(write=True) as db:
+            if limits is not None and not who.teacher:
+                _check_owner_quota(db, who.id, limits)
+            cur = db.execute("INSERT INTO runs (name, owner, owner_name, created, updated, config, status, "
+                             "worker_pid, heartbeat, device) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                             (name or describe(cfg), who.id, who.name, now, now, cfg.to_json(), status, pid,
+                              now if pid is not None else None, device))
             return int(cur.lastrowid)
 
     def claim(self, pid: int, device: str, run_id: int | None = None) -> Run | None:
         """Atomically take a queued run (``run_id``, or the next: owners with fewer runs started go first, so
-        a classroom sharing one GPU queues fairly, then the oldest)."""
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            if run_id is not None:
-                row = db.execute("SELECT id FROM runs WHERE id=? AND status='queued'", (run_id,)).fetchone()
-            else:
-                row = db.execute("""
-                    SELECT id FROM runs q WHERE status = 'queued' ORDER BY
-                      (SELECT COUNT(*) FROM runs r WHERE r.owner = q.owner AND r.status != 'queued'), id LIMIT 1
-                """).fetchone()
-            if row is None:
-                db.execute("COMMIT")
-                return None
-            now = time.time()
+        a classroom sharing one GPU queues fairly, then the oldest). A queued row whose config cannot be read
+        is marked failed with the reason and skipped: it must never block the runs behind it."""
+        with self._db(write=True) as db:
+            while True:
+                if run_id is not None:
+                    row = db.execute("SELECT id, config FROM runs WHERE id=? AND status='queued'",
+                                     (run_id,)).fetchone()
+                else:
+                    row = db.execute("""
+                        SELECT id, config FROM runs q WHERE status = 'queued' ORDER BY
+                          (SELECT COUNT(*) FROM runs r WHERE r.owner = q.owner AND r.status != 'queued'), id LIMIT 1
+                    """).fetchone()
+                if row is None:
+                    return None
+                now = time.time()
+                error = read_config(row["config"])[1]
+                if not error:
+                    break
+                db.execute("UPDATE runs SET status='failed', message=?, updated=? WHERE id=?",
+                           (unreadable(error), now, row["id"]))
+                if run_id is not None:
+                    return None
             db.execute("UPDATE runs SET status='running', worker_pid=?, heartbeat=?, updated=?, device=? WHERE id=?",
                        (pid, now, now, device, row["id"]))
-            db.execute("COMMIT")
         return self.get(row["id"])
 
     def beat(self, run_id: int, progress: float | None = None) -> None:
-        with self._connect() as db:
+        with self._db() as db:
             if progress is None:
                 db.execute("UPDATE runs SET heartbeat=? WHERE id=?", (time.time(), run_id))
             else:
                 db.execute("UPDATE runs SET heartbeat=?, progress=? WHERE id=?", (time.time(), progress, run_id))
 
+    @contextmanager
+    def keep_alive(self, run_id: int, every: float = HEARTBEAT_SECONDS) -> Iterator[None]:
+        """Beat for ``run_id`` every ``every`` seconds from a thread of its own while the block runs: data
+        decoding, a model build or a long first epoch never looks like a dead process. A beat that fails (the
+        store busy past its timeout) is skipped; the next one tries again."""
+        stop = threading.Event()
+
+        def loop():
+            while not stop.wait(every):
+                try:
+                    self.beat(run_id)
+                except sqlite3.Error:
+                    pass
+
+        self.beat(run_id)
+        thread = threading.Thread(target=loop, name=f"heartbeat-run-{run_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=every + 1)
+
     def started(self, run_id: int, spec: str, input_shape, normalization: dict) -> None:
-        with self._connect() as db:
+        with self._db() as db:
             db.execute("UPDATE runs SET spec=?, input_shape=?, normalization=?, updated=? WHERE id=?",
                        (spec, json.dumps(list(input_shape)), json.dumps(normalization), time.time(), run_id))
 
-    def finish(self, run_id: int, status: str, message: str = "") -> None:
+    def finish(self, run_id: int, status: str, message: str = "", only_if_running: bool = False) -> bool:
+        """Record the outcome. ``only_if_running``: only while the run is still 'running' (a worker must not
+        overwrite a run that was declared dead, resumed or deleted meanwhile). True when recorded."""
         assert status in FINISHED, status
-        with self._connect() as db:
-            db.execute("UPDATE runs SET status=?, message=?, updated=? WHERE id=?",
-                       (status, message, time.time(), run_id))
+        with self._db() as db:
+            cur = db.execute("UPDATE runs SET status=?, message=?, updated=? WHERE id=?"
+                             + (" AND status='running'" if only_if_running else ""),
+                             (status, message, time.time(), run_id))
+            return cur.rowcount == 1
 
     def request_cancel(self, run_id: int) -> None:
-        """A queued run is cancelled at once; a running one at the worker's next check."""
-        with self._connect() as db:
+        """Unchecked, low level (a user's action goes through :meth:`cancel`): a queued run is cancelled at
+        once; a running one at its trainer's next check."""
+        with self._db(write=True) as db:
             db.execute("UPDATE runs SET cancel=1 WHERE id=?", (run_id,))
             db.execute("UPDATE runs SET status='cancelled', message='cancelled before it started', updated=? "
                        "WHERE id=? AND status='queued'", (time.time(), run_id))
 
     def cancel_requested(self, run_id: int) -> bool:
-        with self._connect() as db:
+        with self._db() as db:
             row = db.execute("SELECT cancel FROM runs WHERE id=?", (run_id,)).fetchone()
         return bool(row and row["cancel"])
 
-    def recover(self, stale_seconds: float = STALE_SECONDS) -> list[int]:
-        """Runs left 'running' by a dead worker (its pid gone, or no heartbeat for a while) → interrupted."""
-        lost = []
-        for run in self.list(status="running"):
-            dead = run.worker_pid is None or not _alive(run.worker_pid)
-            if dead or (run.heartbeat or 0) < time.time() - stale_seconds:
-                self.finish(run.id, "interrupted", f"the worker stopped during the run (after epoch "
-                                                   f"{len(self.epochs(run.id))}); its epochs are kept")
-                lost.append(run.id)
-        return lost
+    def stop_request(self, run_id: int) -> str:
+        """What a trainer asks at its progress points: "cancel" (requested), "lost" (the run is no longer its
+        own: declared dead and interrupted, resumed elsewhere or deleted) or "" (carry on)."""
+        with self._db() as db:
+            row = db.execute("SELECT cancel, status FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None or row["status"] != "running":
+            return "lost"
+        return "cancel" if row["cancel"] else ""
 
-    # --- results ------------------------------------------------------------------------------
+    # --- the owner's actions ------------------------------------------------------------------
+    def cancel(self, run_id: int, actor: Identity | str) -> Run:
+        """Cancel a queued run now, a running one at its trainer's next check (within seconds); a finished run
+        is left as it is. PermissionError unless ``actor`` owns the run or is the teacher."""
+        with self._db() as db:
+            row = _row(db, run_id)
+        _authorize(row, as_identity(actor), "cancel")
+        if row["status"] in ACTIVE:
+            self.request_cancel(run_id)
+        return self.get(run_id)
+
+    def delete(self, run_id: int, actor: Identity | str) -> None:
+        """Remove a run, its epochs and its checkpoint files. A running run must be cancelled first (its trainer
+        would go on writing); one whose process is dead counts as interrupted. PermissionError unless
+        ``actor`` owns the run or is the teacher; KeyError for no such run."""
+        with self._db(write=True) as db:
+            row = _row(db, run_id)
+            _authorize(row, as_identity(actor), "delete")
+            if row["status"] == "running" and not _dead(row["worker_pid"], row["heartbeat"], time.time()):
+                raise ValueError(f"run #{run_id} is running: cancel it first, then delete it once it shows "
+                                 "cancelled (a few seconds)")
+            db.execute("DELETE FROM epochs WHERE run_id=?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id=?", (run_id,))
+        # ids are never reused (AUTOINCREMENT), so these names belong to this run only
+        for path in (self.root / "checkpoints").glob(f"run-{int(run_id)}.*"):
+            path.unlink(missing_ok=True)
+
+    def resume(self, run_id: int, actor: Identity | str, limits: Limits | None = None) -> Run:
+        """Queue an interrupted, time-limited ("stopped") or cancelled run again: it continues after the epoch of
+        its resume state (the epochs after it are dropped, to be trained again; without a state it starts
+        over). With ``limits``, it counts against its owner's ``queued_runs_per_owner`` unless the teacher
+        resumes it. PermissionError unless ``actor`` owns the run or is the teacher; ValueError otherwise."""
+        who = as_identity(actor)
+        with self._db(write=True) as db:
+            row = _row(db, run_id)
+            _authorize(row, who, "resume")
+            error = read_config(row["config"])[1]
+            if error:
+                raise ValueError(f"run #{run_id} cannot be resumed: {unreadable(error)}")
+            if row["status"] not in RESUMABLE:
+                raise ValueError(f"run #{run_id} is {row['status']}: only an interrupted, stopped or cancelled "
+                                 "run can be resumed")
+            if limits is not None and not who.teacher:
+                _check_owner_quota(db, row["owner"], limits)
+            state = row["resume_state"]
+            kept = row["resume_epoch"] if state and (self.root / "checkpoints" / state).is_file() else 0
+            epochs = TrainConfig.from_json(row["config"]).epochs
+            message = (f"resumed by {who.name}: continues after epoch {kept}" if kept else
+                       f"resumed by {who.name}: no checkpoint was kept, so it starts again from epoch 1")
+            db.execute("DELETE FROM epochs WHERE run_id=? AND epoch>?", (run_id, kept))
+            db.execute("UPDATE runs SET status='queued', cancel=0, worker_pid=NULL, heartbeat=NULL, progress=?, "
+                       "message=?, updated=?, resume_epoch=?, resume_state=? WHERE id=?",
+                       (kept / epochs, message, time.time(), kept, state if kept else None, run_id))
+        return self.get(run_id)
+
+    # --- liveness -----------------------------------------------------------------------------
+    def heal(self, stale_seconds: float = STALE_SECONDS) -> Health:
+        """Cheap enough for every page refresh: runs left 'running' by a dead process (its pid gone, or no
+        heartbeat for ``stale_seconds``) become "interrupted", their epochs and checkpoint kept; returns what
+        it found, including whether queued runs wait with no live worker (:attr:`Health.needs_worker`)."""
+        now = time.time()
+        with self._db() as db:
+            running = db.execute("SELECT id, worker_pid, heartbeat, resume_epoch FROM runs "
+                                 "WHERE status='running'").fetchall()
+            queued = db.execute("SELECT COUNT(*) FROM runs WHERE status='queued'").fetchone()[0]
+        lost = [r for r in running if _dead(r["worker_pid"], r["heartbeat"], now, stale_seconds)]
+        return Health(tuple(r["id"] for r in lost if self._interrupt(r)), queued, workers_alive(self.root))
+
+    def recover(self, stale_seconds: float = STALE_SECONDS) -> list[int]:
+        """The runs :meth:`heal` marks interrupted now (a worker calls it when it starts)."""
+        return list(self.heal(stale_seconds).interrupted)
+
+    def _interrupt(self, row: sqlite3.Row) -> bool:
+        """Mark one dead run interrupted, unless it changed since it was read (claimed again, finished)."""
+        with self._db() as db:
+            done = db.execute("SELECT COUNT(*) FROM epochs WHERE run_id=?", (row["id"],)).fetchone()[0]
+            kept = row["resume_epoch"]
+            message = (f"the worker stopped during the run (after epoch {done}); its epochs are kept, and so is "
+                       + (f"its last checkpoint (epoch {kept}): resume continues from there" if kept else
+                          "its last checkpoint — none yet, so resume starts again from epoch 1"))
+            cur = db.execute("UPDATE runs SET status='interrupted', message=?, updated=? WHERE id=? AND "
+                             "status='running' AND worker_pid IS ? AND heartbeat IS ?",
+                             (message, time.time(), row["id"], row["worker_pid"], row["heartbeat"]))
+            return cur.rowcount == 1
+
+    # --- results and checkpoints --------------------------------------------------------------
     def add_epoch(self, run_id: int, record) -> None:
         d = asdict(record)
         d["batch_losses"] = json.dumps([round(x, 5) for x in d["batch_losses"]])
-        cols = list(d)
-        with self._connect() as db:
+        cols = list(d)  # the EpochRecord's field names: identifiers from code, the values are parameters
+        with self._db() as db:
             db.execute(f"INSERT OR REPLACE INTO epochs (run_id, {', '.join(cols)}) VALUES (?{', ?' * len(cols)})",
                        (run_id, *d.values()))
             db.execute("UPDATE runs SET heartbeat=?, updated=? WHERE id=?", (time.time(), time.time(), run_id))
 
-    def save_checkpoint(self, run_id: int, model) -> Path:
+    def drop_epochs_after(self, run_id: int, epoch: int) -> None:
+        """Forget the epochs after ``epoch`` (a resumed run trains them again from its state)."""
+        with self._db() as db:
+            db.execute("DELETE FROM epochs WHERE run_id=? AND epoch>?", (run_id, epoch))
+
+    def save_checkpoint(self, run_id: int, model, epoch: int | None = None, state: dict | None = None) -> Path:
+        """Write the weights (``model``: a module or its state dict) as safetensors and, with ``state``, the
+        resume state of ``epoch`` (torch.save of tensors and plain values; :meth:`load_resume_state` reads it
+        with ``weights_only=True``). Each file is written beside its place and moved there with os.replace, and
+        the state's name carries its epoch, so the row always names a complete state: a kill at any moment
+        leaves the previous checkpoint or the new one, never half of one."""
         from safetensors.torch import save_file
-        path = self.root / "checkpoints" / f"run-{run_id}.safetensors"
-        tmp = path.with_suffix(".tmp")
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
-        os.replace(tmp, path)
-        with self._connect() as db:
-            db.execute("UPDATE runs SET checkpoint=? WHERE id=?", (path.name, run_id))
+        folder = self.root / "checkpoints"
+        weights = model.state_dict() if hasattr(model, "state_dict") else model
+        path = folder / f"run-{run_id}.safetensors"
+        _atomic(path, lambda tmp: save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()},
+                                            str(tmp)))
+        name = None
+        if state is not None:
+            import torch
+            name = f"run-{run_id}.e{int(epoch)}.state.pt"
+            _atomic(folder / name, lambda tmp: torch.save(state, tmp))
+        with self._db() as db:
+            db.execute("UPDATE runs SET checkpoint=?, resume_epoch=COALESCE(?, resume_epoch), "
+                       "resume_state=COALESCE(?, resume_state) WHERE id=?",
+                       (path.name, epoch if name else None, name, run_id))
+        if name:
+            self._remove_states(run_id, keep=name)
         return path
+
+    def load_resume_state(self, run: Run) -> dict | None:
+        """The run's resume state (see engine.capture), or None; loaded with ``weights_only=True``: tensors and
+        plain values only, never arbitrary pickled objects."""
+        if not run.resume_state or not (self.root / "checkpoints" / run.resume_state).is_file():
+            return None
+        import torch
+        return torch.load(self.root / "checkpoints" / run.resume_state, map_location="cpu", weights_only=True)
+
+    def discard_resume_state(self, run_id: int) -> None:
+        """A finished run needs no resume state (the weights stay)."""
+        with self._db() as db:
+            db.execute("UPDATE runs SET resume_state=NULL WHERE id=?", (run_id,))
+        self._remove_states(run_id)
+
+    def _remove_states(self, run_id: int, keep: str | None = None) -> None:
+        for path in (self.root / "checkpoints").glob(f"run-{int(run_id)}.e*.state.pt*"):
+            if path.name != keep:
+                path.unlink(missing_ok=True)
 
     def checkpoint_path(self, run: Run) -> Path | None:
         return self.root / "checkpoints" / run.checkpoint if run.checkpoint else None
 
     def get(self, run_id: int) -> Run:
-        with self._connect() as db:
-            row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
-        if row is None:
-            raise KeyError(f"no run {run_id}")
-        return self._run(row)
+        with self._db() as db:
+            return self._run(_row(db, run_id))
 
     def list(self, status: str | None = None) -> list[Run]:
-        with self._connect() as db:
-            rows = db.execute("SELECT * FROM runs" + (" WHERE status=?" if status else "") + " ORDER BY id DESC",
-                              (status,) if status else ()).fetchall()
-        return [self._run(r) for r in rows]
+        """The runs, newest first (those with ``status`` only). A row whose config cannot be read is listed as
+        failed, whatever its stored status, so it is filtered after reading."""
+        where = status is not None and status != "failed"
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM runs" + (" WHERE status=?" if where else "") + " ORDER BY id DESC",
+                              (status,) if where else ()).fetchall()
+        runs = [self._run(r) for r in rows]
+        return [r for r in runs if r.status == status] if status else runs
 
     def trained(self) -> list[Run]:
         """Finished runs whose weights are kept (status done, a checkpoint, a C×H×W input), newest first: the
@@ -219,12 +527,120 @@ class RunStore:
         return [r for r in self.list(status="done") if r.checkpoint and r.input_shape and len(r.input_shape) == 3]
 
     def epochs(self, run_id: int) -> list[dict]:
-        with self._connect() as db:
+        with self._db() as db:
             rows = db.execute("SELECT * FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,)).fetchall()
         out = [dict(r) for r in rows]
         for r in out:
             r["batch_losses"] = json.loads(r["batch_losses"] or "[]")
         return out
+
+
+# --- quotas -----------------------------------------------------------------------------------
+def check_run_size(cfg: TrainConfig, limits: Limits) -> None:
+    """Refuse (:class:`QuotaExceeded`) a run larger than ``limits`` allow, whoever asks: a data folder the
+    teacher did not list, a synthetic set above ``synthetic_examples`` (train + test images), or epochs ×
+    training examples above ``run_epoch_examples`` (batch size 1 on a million images is refused this way)."""
+    if cfg.data == "synthetic":
+        train, test = synthetic_sizes(cfg.limit)
+        if train + test > limits.synthetic_examples:
+            raise QuotaExceeded("synthetic_examples", train + test, limits.synthetic_examples,
+                                f"a synthetic data set of {train:,} + {test:,} = {train + test:,} images is larger "
+                                "than this server allows: choose a smaller limit")
+    elif cfg.data not in DATASET_SIZES and not _data_folder_allowed(cfg.data, limits):
+        raise QuotaExceeded("data_folders", 1, 0, "this data folder is not offered on this server: choose "
+                            "cifar10, mnist, synthetic or a folder the teacher lists",
+                            "data_folders lists the folders students may train on")
+    cap = limits.run_epoch_examples // cfg.epochs + 1  # counting further cannot change the answer
+    examples = training_examples(cfg, cap)
+    if cfg.epochs * examples > limits.run_epoch_examples:
+        raise QuotaExceeded("run_epoch_examples", cfg.epochs * examples, limits.run_epoch_examples,
+                            f"{cfg.epochs} epochs × {examples:,} training examples = {cfg.epochs * examples:,} "
+                            "examples seen is more than one run may train: fewer epochs or a smaller limit")
+
+
+def synthetic_sizes(limit: int | None) -> tuple[int, int]:
+    """(train, test) images of ``data.load("synthetic", limit)``: ``limit`` and a fifth of it (≥ 200), else
+    5,000 and 1,000 — the same rule as data.load, which tests/test_train_queue.py checks against it."""
+    if limit is None:
+        return SYNTHETIC_DEFAULT
+    return limit, max(limit // 5, 200)
+
+
+def training_examples(cfg: TrainConfig, cap: int = FOLDER_COUNT_CAP) -> int:
+    """Training examples of ``cfg``: its limit when set (at most the set's size), else the set's size; an
+    ImageFolder tree's train images are counted, stopping at ``cap`` (cheap: directory entries only)."""
+    if cfg.data == "synthetic":
+        return synthetic_sizes(cfg.limit)[0]
+    size = DATASET_SIZES.get(cfg.data)
+    if size is None:
+        size = _count_train_images(Path(cfg.data), min(cap, cfg.limit or cap))
+    return min(size, cfg.limit) if cfg.limit else size
+
+
+def _count_train_images(root: Path, stop: int) -> int:
+    from .data import IMAGE_SUFFIXES
+    n = 0
+    try:
+        for cls in os.scandir(root / "train"):
+            if not cls.is_dir():
+                continue
+            for entry in os.scandir(cls.path):
+                n += os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES
+                if n >= stop:
+                    return n
+    except OSError:  # no such tree: the run fails later with data.load's own message
+        pass
+    return n
+
+
+def _data_folder_allowed(path: str, limits: Limits) -> bool:
+    from .data import local_cifar10
+    allowed = [*limits.data_folders, *([local_cifar10()] if local_cifar10() else [])]
+    return any(os.path.realpath(path) == os.path.realpath(folder) for folder in allowed)
+
+
+def _check_owner_quota(db: sqlite3.Connection, owner: str, limits: Limits) -> None:
+    """Inside the caller's write transaction: the count and the insert that follows are one atomic step."""
+    n = db.execute("SELECT COUNT(*) FROM runs WHERE owner=? AND status IN ('queued', 'running')",
+                   (owner,)).fetchone()[0]
+    if n >= limits.queued_runs_per_owner:
+        raise QuotaExceeded("queued_runs_per_owner", n + 1, limits.queued_runs_per_owner,
+                            f"{n} runs of this owner are already queued or running: wait until one finishes, "
+                            "or cancel one")
+
+
+def _authorize(row: sqlite3.Row, actor: Identity, verb: str) -> None:
+    if not actor.may_change(row["owner"]):
+        whose = f"belongs to {row['owner_name'] or row['owner']}" if row["owner"] else "has no owner"
+        raise NotAllowed(f"run #{row['id']} {whose}: only its owner or the teacher may {verb} it")
+
+
+def _row(db: sqlite3.Connection, run_id: int) -> sqlite3.Row:
+    row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+    if row is None:
+        raise KeyError(f"no run {run_id}")
+    return row
+
+
+# --- helpers ----------------------------------------------------------------------------------
+def _json(text: str | None, kind):
+    try:
+        return kind(json.loads(text)) if text else None
+    except (ValueError, TypeError):  # a damaged column reads as unknown, like a missing one
+        return None
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _dead(pid: int | None, heartbeat: float | None, now: float, stale_seconds: float = STALE_SECONDS) -> bool:
+    return pid is None or not _alive(pid) or (heartbeat or 0) < now - stale_seconds
 
 
 def _alive(pid: int) -> bool:
@@ -239,6 +655,26 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ")[-1][:1] != "Z"
     except OSError:
         return True
+
+
+def lock_held(path: Path) -> bool:
+    """Whether a live process holds the flock on ``path`` (the kernel drops it when its holder dies, even by
+    kill -9, so this is a liveness test that a stale file cannot fool)."""
+    try:
+        with open(path) as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
+
+
+def workers_alive(root: str | Path) -> bool:
+    """Some worker process serves this store (any device: every worker takes every queued run)."""
+    return any(lock_held(p) for p in Path(root).glob("worker-*.lock"))
 
 
 def describe(cfg: TrainConfig) -> str:

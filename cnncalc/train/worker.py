@@ -1,7 +1,14 @@
 """Executes queued runs, one at a time per device, writing everything to the run store as it goes.
 
 ``python -m cnncalc worker --data-dir DIR [--device cuda] [--idle-exit 300]``. A lock file per device
-makes a second worker for the same device exit at once, so runs on one GPU never overlap.
+makes a second worker for the same device exit at once, so runs on one GPU never overlap; the kernel drops
+the lock when the worker dies, so the lock also says whether a worker is alive (:func:`store.workers_alive`).
+
+While a run trains, its heartbeat beats from a thread of its own every :data:`store.HEARTBEAT_SECONDS`; at
+each progress point the run stops for a cancel request, for the classroom's wall-clock limit
+(``run_minutes``, read with :func:`load_limits` for every run: status "stopped") or because the run was taken
+away from it (declared dead, deleted). Checkpoints (weights and a resume state) are written at an epoch's end
+at most every :data:`engine.CHECKPOINT_SECONDS`, and at the end; a resumed run continues from its state.
 """
 from __future__ import annotations
 
@@ -9,13 +16,11 @@ import fcntl
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-from .store import Run, RunStore
-
-HEARTBEAT_SECONDS = 5.0
+from ..server.limits import Limits, load_limits
+from .store import Health, Run, RunStore, lock_held
 
 
 def summary(epochs: list) -> str:
@@ -28,19 +33,55 @@ def summary(epochs: list) -> str:
             f"lowest test loss {low.test_loss:.3f} at epoch {low.epoch}")
 
 
-def execute(store: RunStore, run: Run, progress_every: int | None = None) -> str:
-    """Run one claimed run to its end and record the outcome; returns the final status."""
+class _Watch:
+    """``should_stop`` for engine.train: a cancel request, the run no longer this process's ("lost": declared
+    dead and interrupted, or deleted), or the wall-clock limit ("time"); remembers which in ``reason``."""
+
+    def __init__(self, store: RunStore, run_id: int, minutes: float | None):
+        self.store, self.run_id, self.minutes, self.reason = store, run_id, minutes, ""
+        self.deadline = time.monotonic() + 60 * minutes if minutes else None
+
+    def __call__(self) -> bool:
+        self.reason = self.store.stop_request(self.run_id)
+        if not self.reason and self.deadline is not None and time.monotonic() > self.deadline:
+            self.reason = "time"
+        return bool(self.reason)
+
+
+class _Saver:
+    """``on_checkpoint`` for engine.train: the weights and, before the last epoch, the resume state (after the
+    last epoch there is nothing to resume). Writes nothing for a run that is no longer this process's."""
+
+    def __init__(self, store: RunStore, run: Run, watch: _Watch):
+        self.store, self.run, self.watch, self.epoch = store, run, watch, None
+
+    def __call__(self, epoch: int, state: dict) -> None:
+        if self.watch.reason == "lost":
+            return
+        final = epoch >= self.run.config.epochs
+        self.store.save_checkpoint(self.run.id, state["model"], None if final else epoch, None if final else state)
+        self.epoch = epoch
+
+
+def _kept_records(store: RunStore, run_id: int, upto: int) -> list:
+    """The epochs a resumed run keeps (those up to its state's epoch), as EpochRecords; later ones are dropped:
+    they are trained again."""
+    from .engine import EpochRecord
+    store.drop_epochs_after(run_id, upto)
+    return [EpochRecord(**{**{k: v for k, v in e.items() if k != "run_id"},
+                           "batch_losses": tuple(e["batch_losses"])}) for e in store.epochs(run_id)]
+
+
+def execute(store: RunStore, run: Run, progress_every: int | None = None, limits: Limits | None = None,
+            checkpoint_seconds: float | None = None) -> str:
+    """Run one claimed run to its end and record the outcome; returns the final status. A run with a resume
+    state continues after its epoch. ``limits``: its ``run_minutes`` stop the run ("stopped", epochs and last
+    checkpoint kept); None (the CLI, acting as the teacher): no time limit."""
     from .data import DataUnavailable
-    from .engine import Cancelled, Diverged, train
+    from .engine import CHECKPOINT_SECONDS, Cancelled, Diverged, train
 
-    cfg, records = run.config, []
-    stop = threading.Event()
-
-    def heartbeat():
-        while not stop.wait(HEARTBEAT_SECONDS):
-            store.beat(run.id)
-
-    threading.Thread(target=heartbeat, daemon=True).start()
+    cfg, watch = run.config, _Watch(store, run.id, limits.run_minutes if limits else None)
+    saver, records = _Saver(store, run, watch), []
 
     def on_epoch(record):
         records.append(record)
@@ -50,24 +91,40 @@ def execute(store: RunStore, run: Run, progress_every: int | None = None) -> str
     def on_start(spec, shape, mean, std):
         store.started(run.id, spec, shape, {"mean": list(mean), "std": list(std)})
 
-    try:
-        result = train(cfg, on_epoch=on_epoch, on_start=on_start, progress_every=progress_every,
-                       on_progress=lambda e, s, n, loss: store.beat(run.id, ((e - 1) + s / n) / cfg.epochs),
-                       should_stop=lambda: store.cancel_requested(run.id))
-        store.save_checkpoint(run.id, result.model)
-        status, message = "done", summary(records) + ("; " + "; ".join(result.notes) if result.notes else "")
-    except Diverged as err:
-        status, message = "diverged", str(err)
-    except Cancelled as err:
-        status, message = "cancelled", f"{err}; " + summary(records)
-    except DataUnavailable as err:
-        status, message = "failed", str(err)
-    except Exception as err:  # recorded for the user, never lost silently
-        status, message = "failed", f"{type(err).__name__}: {err}"
-    finally:
-        stop.set()
-    store.finish(run.id, status, message)
+    with store.keep_alive(run.id):
+        try:
+            resume = store.load_resume_state(run)
+            records.extend(_kept_records(store, run.id, int(resume["epoch"]) if resume else 0))
+            result = train(cfg, on_epoch=on_epoch, on_start=on_start, progress_every=progress_every,
+                           on_progress=lambda e, s, n, loss: store.beat(run.id, ((e - 1) + s / n) / cfg.epochs),
+                           should_stop=watch, resume=resume, on_checkpoint=saver,
+                           checkpoint_seconds=CHECKPOINT_SECONDS if checkpoint_seconds is None else checkpoint_seconds)
+            if saver.epoch != cfg.epochs:  # resumed from a state of the last epoch: no epoch left to train
+                store.save_checkpoint(run.id, result.model)
+            status, message = "done", summary(records) + ("; " + "; ".join(result.notes) if result.notes else "")
+        except Diverged as err:
+            status, message = "diverged", str(err)
+        except Cancelled as err:
+            status, message = _stopped(watch, err, records)
+        except DataUnavailable as err:
+            status, message = "failed", str(err)
+        except Exception as err:  # recorded for the user, never lost silently
+            status, message = "failed", f"{type(err).__name__}: {err}"
+    if status == "lost":  # someone else recorded its end (interrupted, deleted): keep theirs
+        return "lost"
+    store.finish(run.id, status, message, only_if_running=True)
+    if status in ("done", "diverged", "failed"):  # not resumable: the state is dead weight
+        store.discard_resume_state(run.id)
     return status
+
+
+def _stopped(watch: _Watch, err: Exception, records: list) -> tuple[str, str]:
+    if watch.reason == "time":
+        return "stopped", (f"time limit of {watch.minutes:g} min reached after epoch {len(records)}; its epochs "
+                           "and last checkpoint are kept")
+    if watch.reason == "lost":
+        return "lost", ""
+    return "cancelled", f"{err}; " + summary(records)
 
 
 def _device_name(device: str) -> str:
@@ -77,6 +134,16 @@ def _device_name(device: str) -> str:
 
 def lock_path(root: Path, device: str) -> Path:
     return Path(root) / f"worker-{device.replace(':', '_')}.lock"
+
+
+def _limits(root: str | Path) -> Limits:
+    """The classroom's limits, read again for every run (a teacher's change applies to the next run); a broken
+    config file must not stop the queue: the defaults then, and the reason in worker.log."""
+    try:
+        return load_limits(root)
+    except ValueError as err:
+        print(f"worker: {err}; using the default limits", file=sys.stderr, flush=True)
+        return Limits()
 
 
 def serve(root: str | Path, device: str = "auto", idle_exit: float | None = None, poll: float = 0.5) -> int:
@@ -93,7 +160,7 @@ def serve(root: str | Path, device: str = "auto", idle_exit: float | None = None
     while True:
         run = store.claim(os.getpid(), name)
         if run is not None:
-            execute(store, run)
+            execute(store, run, limits=_limits(root))
             done, idle_since = done + 1, time.time()
             continue
         if idle_exit is not None and time.time() - idle_since > idle_exit:
@@ -102,16 +169,7 @@ def serve(root: str | Path, device: str = "auto", idle_exit: float | None = None
 
 
 def worker_running(root: str | Path, device: str = "auto") -> bool:
-    path = lock_path(Path(root), _device_name(device))
-    if not path.exists():
-        return False
-    with open(path) as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
-        return False
+    return lock_held(lock_path(Path(root), _device_name(device)))
 
 
 def ensure_worker(root: str | Path, device: str = "auto", idle_exit: float = 600) -> bool:
@@ -125,3 +183,12 @@ def ensure_worker(root: str | Path, device: str = "auto", idle_exit: float = 600
                       "--idle-exit", str(idle_exit)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                      start_new_session=True, cwd=str(Path(__file__).resolve().parents[2]))
     return True
+
+
+def heal_queue(root: str | Path, device: str = "auto", idle_exit: float = 600) -> Health:
+    """What a page calls on every refresh: dead runs become interrupted (:meth:`RunStore.heal`), and when queued
+    runs wait with no live worker, one is started. Cheap when all is well (a few queries and lock probes)."""
+    health = RunStore(root).heal()
+    if health.needs_worker:
+        ensure_worker(root, device, idle_exit)
+    return health

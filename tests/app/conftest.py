@@ -16,3 +16,20 @@ def open_page():
         at.run()
         return at.switch_page(page).run()
     return _open
+
+
+def plain(markdown: str) -> str:
+    """The text a reader sees of Markdown source written by ui.widgets.escape (backslash escapes and the
+    zero-width space after a colon removed)."""
+    import re
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u200b", "")
+
+
+@pytest.fixture
+def fresh_limits():
+    """The server reads its limits once per process (ui.budget.limits): a test that sets CNNCALC_<LIMIT>
+    takes this fixture so the page reads them again, and the next test gets the defaults back."""
+    from ui import budget
+    budget.limits.clear()
+    yield
+    budget.limits.clear()

@@ -96,3 +96,27 @@ def test_button_shows_curves_and_conclusion(page, monkeypatch):
     assert "same within noise" in text and "from 55.0% to 30.0%" in text
     at.run()  # a later rerun keeps the result without training again
     assert "CNN, original pixels" in _metrics(at)
+
+
+def test_the_largest_settings_a_student_can_pick_stay_bounded(page):
+    """Issue #10, probe 5: every widget at its end of the range, the PyTorch paths inside their core bounds
+    (the equivariance's random fc layer, the pools, the shuffled runs' images and epochs), in a stated time."""
+    import importlib
+    import time
+    equivariance, pooling, shuffled = (importlib.import_module(f"cnncalc.classroom.demos.{name}")
+                                       for name in ("equivariance", "pooling", "shuffled"))
+    at = page.run()
+    for key, value in dict(demo_eq_dy=12, demo_eq_dx=-12, demo_eq_k=9, demo_eq_layers=3).items():
+        (at.select_slider if key in ("demo_eq_k", "demo_eq_layers") else at.slider)(key=key).set_value(value)
+    at.toggle(key="demo_eq_rgb").set_value(True)
+    at.radio(key="demo_pool_k").set_value(3)
+    for key, value in dict(demo_bu_h=100_000, demo_bu_w=100_000, demo_bu_c=4096, demo_bu_k=101).items():
+        at.number_input(key=key).set_value(value)
+    t0 = time.perf_counter()
+    at.run()
+    assert time.perf_counter() - t0 < 60
+    assert not at.exception and not at.error
+    assert 9 <= equivariance.MAX_KERNEL and 3 <= equivariance.MAX_LAYERS and 3 * 64**4 <= equivariance.MAX_FC_WEIGHTS
+    assert 128 * 128 <= pooling.MAX_PIXELS and 3 <= pooling.MAX_K
+    assert max(map(int, at.select_slider(key="demo_sh_limit").options)) <= shuffled.MAX_IMAGES
+    assert max(map(int, at.select_slider(key="demo_sh_epochs").options)) <= shuffled.MAX_EPOCHS

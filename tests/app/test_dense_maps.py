@@ -3,6 +3,11 @@ PyTorch's real error at fc4, the conversion table, the map's shape formula, host
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -127,3 +132,78 @@ def test_cifar_mosaic_tiles_are_cells(page, tmp_path, monkeypatch):
     assert "Each tile is exactly one window" in _text(at)
     assert len(tiles) == 24 and tiles["cell (i, j)"].iloc[1] == "(0, 4)" and tiles["cell (i, j)"].iloc[6] == "(4, 0)"
     assert set(tiles["true class"]) <= set(CIFAR10_CLASSES)
+
+
+# --- the classroom server's limits (issue #10): probes 3 and 4 through the page -----------------------------
+
+def _png_noise(h: int, w: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("h, w", [(1, 100_000), (1, 20_000), (4, 8000)])
+def test_probe_3_elongated_uploads_are_cropped_and_said(page, h, w):
+    """1×100000 became 32×3,200,000 (a SpecError traceback); 1×20000 took 26 s and 6.4 GB; 4×8000 raised
+    'height and width must be > 0'. Now the middle 32:1 is kept, the page says so, the map is 1×125."""
+    at = page(model="random")
+    t0 = time.perf_counter()
+    at.file_uploader(key="dm_upload").set_value(("strip.png", _png_noise(h, w), "image/png")).run()
+    assert time.perf_counter() - t0 < 60
+    assert not at.exception, at.exception
+    info = " ".join(i.value for i in at.info)
+    assert f"is {h:,}×{w:,} pixels, more than 32 times wider than high" in info and "middle" in info
+    assert "resized to 32×1,024" in info
+    assert "The 32×1024 image gives a **1×125** map" in _text(at)
+    assert all("fc4" in e.value for e in at.error)  # section 1's PyTorch error only
+
+
+def test_probe_3_peak_memory_of_the_page_stays_bounded(tmp_path):
+    """The 1×20,000 upload in a fresh process: peak RSS under 1.5 GB (it was 6.5 GB)."""
+    code = textwrap.dedent(f'''
+        import io, json, os
+        import numpy as np
+        from PIL import Image
+        from streamlit.testing.v1 import AppTest
+        os.environ["CNNCALC_DATA"] = {str(tmp_path)!r}
+        buf = io.BytesIO()
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (1, 20_000, 3), dtype=np.uint8)).save(buf, "PNG")
+        at = AppTest.from_file({PAGE!r}, default_timeout=120)
+        at.session_state["dm_model"] = "random"
+        at.run()
+        at.file_uploader(key="dm_upload").set_value(("strip.png", buf.getvalue(), "image/png")).run()
+        hwm = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM"))
+        print(json.dumps({{"exception": [e.message for e in at.exception], "peak": hwm}}))
+    ''')
+    root = Path(PAGE).parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
+                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1",
+                              "HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not r["exception"] and r["peak"] < 1.5 * 2**30, r
+
+
+def test_probe_4_phone_photo_is_downscaled_and_eps_refused(page):
+    from tests.test_upload_limits import phone_jpeg
+    at = page(model="random", longest=128)
+    t0 = time.perf_counter()
+    at.file_uploader(key="dm_upload").set_value(("phone.jpg", phone_jpeg(), "image/jpeg")).run()
+    assert time.perf_counter() - t0 < 60
+    assert not at.exception, at.exception
+    info = " ".join(i.value for i in at.info)
+    assert "(4,000×6,000 pixels) is resized to 85×128 for the network" in info and "pictures below" in info
+    buf = io.BytesIO()
+    Image.new("RGB", (20, 12)).save(buf, "EPS")
+    at.file_uploader(key="dm_upload").set_value(("figure.eps", buf.getvalue(), "application/postscript")).run()
+    assert not at.exception
+    errors = [e.value for e in at.error if "figure.eps" in e.value]
+    assert errors and "PNG, JPEG, GIF, BMP, TIFF, WebP" in errors[0]
+
+
+def test_dense_pass_over_the_memory_limit_is_refused_not_run(page, monkeypatch, fresh_limits):
+    monkeypatch.setenv("CNNCALC_MEMORY_MB", "1")  # less than the lab net's weights
+    at = page("rocket", 104, model="random")  # a size no other test uses: nothing cached
+    assert not at.exception, at.exception
+    warning = " ".join(w.value for w in at.warning)
+    assert "Not run" in warning and "memory_mb" in warning and "CNNCALC_MEMORY_MB" in warning

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -178,3 +180,63 @@ def test_unit_whose_field_is_all_padding_and_a_first_layer_in_error():
     at = _open({"spec": "conv 8 k=3 g=3; conv 8 k=3", "input": "3x32x32"})   # 8 channels, 3 groups
     assert not at.exception
     assert at.error and "conv1 is in error" in at.error[0].value
+
+
+# --- the classroom server's limits (issue #10): probes 1, 2 and 4 through the page ------------------------
+
+def _png_noise(h: int, w: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_probe_1_gradient_refused_theory_kept():
+    """3×2000×2000 through two 64-channel convolutions took the server from 1.0 to 6.0 GB; now the page says
+    why the gradient is not measured (estimate, limit, what to do) and still draws the theoretical field."""
+    t0 = time.perf_counter()
+    at = _open({"spec": "conv 64 k=3 p=1; relu; conv 64 k=3 p=1", "input": "3x2000x2000"})
+    assert time.perf_counter() - t0 < 90
+    assert not at.exception and not at.error
+    warning = " ".join(w.value for w in at.warning)
+    assert "not measured" in warning and "GB of memory" in warning and "memory_mb" in warning
+    assert "smaller input" in warning
+    assert _metrics(at)["RF size"] == "5"
+    assert len(at.image) == 1  # the theoretical field; no measured one
+    assert any("Theoretical field" in md.value for md in at.markdown)
+
+
+def test_probe_2_global_pooling_of_a_300000_pixel_strip():
+    """`gap` on 3×1×300000 ran 27 s in a quadratic loop, then failed to encode the picture (a traceback)."""
+    t0 = time.perf_counter()
+    at = _open({"spec": "gap", "input": "3x1x300000"})
+    assert time.perf_counter() - t0 < 90
+    assert not at.exception and not at.error
+    assert len(at.image) == 2
+    assert any("drawn at 128×2,048" in c.value for c in at.caption)
+    assert any("50% of the gradient falls in the central box" in s.value for s in at.success)  # a flat field
+    assert _metrics(at)["RF size"] == "1 × 300000"
+
+
+@pytest.mark.parametrize("h, w", [(1, 100_000), (4, 8000), (1, 20_000)])
+def test_elongated_uploads_are_cropped_to_the_input(h, w):
+    at = _open()
+    t0 = time.perf_counter()
+    at.file_uploader[0].set_value(("strip.png", _png_noise(h, w), "image/png")).run()
+    assert time.perf_counter() - t0 < 60
+    assert not at.exception and not at.error
+    assert any(f"({h:,}×{w:,} pixels) is centre-cropped" in c.value for c in at.caption)
+    assert any("uploaded image" in md.value for md in at.markdown)
+
+
+def test_probe_4_phone_photo_accepted_and_eps_refused():
+    from tests.test_upload_limits import phone_jpeg
+    at = _open()
+    at.file_uploader[0].set_value(("phone.jpg", phone_jpeg(), "image/jpeg")).run()
+    assert not at.exception and not at.error
+    assert any("(4,000×6,000 pixels) is centre-cropped to the input's aspect ratio and resized to 32×32" in c.value
+               for c in at.caption)
+    buf = io.BytesIO()
+    Image.new("RGB", (20, 12)).save(buf, "EPS")
+    at.file_uploader[0].set_value(("figure.eps", buf.getvalue(), "application/postscript")).run()
+    assert not at.exception
+    assert at.error and "figure.eps" in at.error[0].value and "PNG, JPEG, GIF, BMP, TIFF, WebP" in at.error[0].value

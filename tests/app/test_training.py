@@ -12,6 +12,8 @@ from cnncalc.train.engine import EpochRecord
 from cnncalc.train.store import RunStore
 from ui.training_form import form_values
 
+from .conftest import plain
+
 PAGE = str(Path(__file__).resolve().parents[2] / "ui" / "pages" / "training.py")
 
 
@@ -76,7 +78,7 @@ def test_diverged_run_shows_error(store):
     store.finish(run_id, "diverged", message)
     at = _open(run_id)
     assert not at.exception
-    assert any(message in e.value for e in at.error)
+    assert any(message in plain(e.value) for e in at.error)
 
 
 def test_ladder_preset_fills_the_form(store):
@@ -95,8 +97,25 @@ def test_ladder_preset_fills_the_form(store):
     assert not at.exception
 
 
+def sign_in(at, name: str):
+    at.text_input(key="identity_name").set_value(name)
+    next(b for b in at.button if b.label == "Use this name").click().run()
+    assert not at.exception
+    return at
+
+
+def queue(at, epochs: int = 2, name: str = ""):
+    at.selectbox(key="tr_source").set_value("synthetic (offline demo)")
+    at.number_input(key="tr_limit").set_value(300)
+    at.number_input(key="tr_epochs").set_value(epochs)
+    at.text_input(key="tr_name").set_value(name)
+    next(b for b in at.button if b.label == "Queue this run").click().run()
+    assert not at.exception
+    return at
+
+
 def test_submit_queues_a_run_and_starts_the_worker(store):
-    at = _open()
+    at = sign_in(_open(), "Ada")
     at.selectbox(key="tr_source").set_value("synthetic (offline demo)")
     at.number_input(key="tr_limit").set_value(300)
     at.number_input(key="tr_epochs").set_value(2)
@@ -104,29 +123,36 @@ def test_submit_queues_a_run_and_starts_the_worker(store):
     assert not at.exception and not at.error
     (run,) = store.list()
     assert (run.config.data, run.config.limit, run.config.epochs, run.status) == ("synthetic", 300, 2, "queued")
-    assert store.started_workers == [store.root]
+    assert set(store.started_workers) == {store.root}  # asked after queueing (and again by the refresh: none runs)
     assert at.query_params["run"] == str(run.id)
     assert any("queued" in p.proto.text for p in at.get("progress"))
 
 
-def test_bad_custom_path_is_a_clear_error(store, tmp_path):
+def test_no_free_text_path_and_no_server_path_shown(store, tmp_path, monkeypatch):
+    """Students train only on what the server offers: no path box, no server path in a label or a help text;
+    a run cannot be queued without a name."""
+    copy = tmp_path / "secret-location" / "cifar"
+    for split in ("train", "test"):
+        (copy / split / "cat").mkdir(parents=True)
+    monkeypatch.setenv("CNNCALC_CIFAR10_DIR", str(copy))
     at = _open()
-    at.selectbox(key="tr_source").set_value("custom folder (path below)")
-    at.text_input(key="tr_path").set_value(str(tmp_path / "nowhere"))
-    next(b for b in at.button if b.label == "Queue this run").click().run()
-    assert not at.exception
-    assert any("must hold `train/<class>/`" in e.value for e in at.error)
-    assert store.list() == [] and store.started_workers == []
+    assert not [t for t in at.text_input if "folder" in t.label.lower()]
+    shown = " ".join(list(at.selectbox(key="tr_source").options) + [str(at.selectbox(key="tr_source").help)])
+    assert "CIFAR-10 (local copy)" in shown and "secret-location" not in shown and str(tmp_path) not in shown
+    queue(at)
+    assert any("Type your name first" in e.value for e in at.error) and store.list() == []
 
 
 def test_cancel_a_queued_run(store):
-    run_id = store.enqueue(TrainConfig(data="synthetic", limit=300, epochs=1))
-    at = _open(run_id)
+    at = sign_in(_open(), "Ada")
+    queue(at, epochs=1)
+    (run,) = store.list()
+    run_id = run.id
     assert any("queued" in p.proto.text for p in at.get("progress"))
     at.button(key=f"tr_cancel{run_id}").click().run()
     assert not at.exception
     assert store.get(run_id).status == "cancelled"
-    assert any("cancelled before it started" in w.value for w in at.warning)
+    assert any("cancelled before it started" in plain(w.value) for w in at.warning)
 
 
 def test_unknown_run_and_unusable_store_are_explained(store, tmp_path, monkeypatch):
@@ -145,3 +171,70 @@ def test_q32_form_values_fill_the_training_form():
     assert v["tr_lr"] == 0.1 and v["tr_augment"] == "cropflip"
     with pytest.raises(ValueError):
         form_values({"dropout": 1.5})
+
+
+def test_only_the_owner_and_the_teacher_may_change_a_run(store, monkeypatch):
+    """Two browsers: B sees A's run read-only (no cancel button; the store refuses too); the teacher, signed
+    in with the secret, sees who ran it and may cancel it."""
+    a = sign_in(_open(), "Ada")
+    queue(a, name="ada's run")
+    (run,) = store.list()
+    assert (run.owner_name, run.name) == ("Ada", "ada's run")
+    b = sign_in(_open(run.id), "Bob")
+    assert not [x for x in b.button if x.key == f"tr_cancel{run.id}"]
+    assert any("Another student's run" in c.value for c in b.caption)
+    assert "student" not in b.dataframe[0].value.columns  # students do not see each other's names
+    from cnncalc.server.identity import Identity
+    with pytest.raises(PermissionError):
+        store.cancel(run.id, Identity("intruder", "Bob"))
+    monkeypatch.setenv("CNNCALC_TEACHER_KEY", "s3cret-for-tests")
+    t = _open(run.id)
+    t.text_input(key="identity_teacher").set_value("wrong")
+    t.button(key="identity_teacher_go").click().run()
+    assert any("not the teacher secret" in e.value for e in t.error)
+    t.text_input(key="identity_teacher").set_value("s3cret-for-tests")
+    t.button(key="identity_teacher_go").click().run()
+    assert t.dataframe[0].value["student"].tolist() == ["Ada"]
+    t.button(key=f"tr_cancel{run.id}").click().run()
+    assert store.get(run.id).status == "cancelled"
+
+
+def test_the_same_cookie_is_the_same_owner_after_a_reload(store, monkeypatch):
+    """A reload or a new tab sends the cookie back: the page verifies it and the runs are still yours. A token
+    with a changed name or another server's signature is ignored."""
+    from cnncalc.server import identity as ident
+    from ui import identity as page_identity
+    a = sign_in(_open(), "Ada")
+    queue(a)
+    (run,) = store.list()
+    token = ident.issue("Ada", ident.server_key(store.root), owner_id=run.owner)
+    monkeypatch.setattr(page_identity, "_cookie_token", lambda: token)
+    again = _open(run.id)
+    assert any("Signed in as **Ada**" in m.value for m in again.markdown)
+    assert [x for x in again.button if x.key == f"tr_cancel{run.id}"]
+    forged = token.split(".")[0][:-2] + "xx." + token.split(".")[1]
+    monkeypatch.setattr(page_identity, "_cookie_token", lambda: forged)
+    assert not [x for x in _open(run.id).button if x.key == f"tr_cancel{run.id}"]
+
+
+def test_quota_refusal_names_the_limit(store, monkeypatch, fresh_limits):
+    monkeypatch.setenv("CNNCALC_QUEUED_RUNS_PER_OWNER", "2")
+    at = sign_in(_open(), "Ada")
+    for _ in range(3):
+        queue(at)
+    assert len(store.list()) == 2
+    assert any("queued_runs_per_owner" in plain(e.value) and "classroom.toml" in plain(e.value) for e in at.error)
+
+
+def test_run_names_and_odd_links_are_text(store):
+    """A run named like a Markdown image must not make every viewer's browser fetch a URL; ?run=² is no run."""
+    at = sign_in(_open(), "Ada")
+    queue(at, name="![p](http://host/pixel.png) :red[x] <img src=x>")
+    assert not at.get("imgs") and not [m for m in at.markdown if "](http" in m.value.replace("\\", "")]
+    assert any("![p](http://host/pixel.png)" in plain(h.value) for h in at.subheader)
+    assert not any("](http://host" in h.value for h in at.subheader)  # escaped in the source: no link, no image
+    odd = _open()
+    odd.query_params["run"] = "²"
+    odd.run()
+    assert not odd.exception
+

@@ -59,6 +59,7 @@ def test_shared_analyzer_link_opens_the_same_network(page, app_url):
 def test_tiny_training_run_shows_its_curve(page, app_url):
     page.goto(f"{app_url}/training")
     wait_for_app(page)
+    sign_in(page, "Tess")
     page.get_by_role("combobox", name="Data").click()
     page.get_by_role("option", name=re.compile("synthetic")).click()
     for label, value in (("Examples per split (0 = all)", "200"), ("Epochs", "2"), ("Batch size (images)", "32")):
@@ -75,6 +76,44 @@ def test_tiny_training_run_shows_its_curve(page, app_url):
     assert page.locator(".vega-embed").count() >= 2    # the loss and the accuracy charts
     assert_no_exception(page)
     shot(page, "training-tiny-run")
+
+
+def sign_in(page, name: str) -> None:
+    page.get_by_role("textbox", name="Display name").fill(name)
+    page.get_by_role("button", name="Use this name").click()
+    page.get_by_test_id("stMain").get_by_text(f"Signed in as {name}").first.wait_for()
+    wait_for_app(page)
+
+
+def test_a_reload_and_a_new_tab_keep_the_owner(browser, app_url):
+    """The display name lives in a signed cookie: a reload and a second tab are the same student; another
+    browser (a new context: no cookie) is nobody until it picks a name; the token is never in the URL."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    try:
+        page = context.new_page()
+        page.goto(f"{app_url}/training")
+        wait_for_app(page)
+        sign_in(page, "Ada Lovelace")
+        page.reload()
+        wait_for_app(page)
+        page.get_by_test_id("stMain").get_by_text("Signed in as Ada Lovelace").first.wait_for()
+        tab = context.new_page()
+        tab.goto(f"{app_url}/training")
+        wait_for_app(tab)
+        tab.get_by_test_id("stMain").get_by_text("Signed in as Ada Lovelace").first.wait_for()
+        assert "cnncalc_id" not in page.url and "cnncalc_id" not in tab.url
+        shot(tab, "training-signed-in")
+    finally:
+        context.close()
+    other = browser.new_context()
+    try:
+        page = other.new_page()
+        page.goto(f"{app_url}/training")
+        wait_for_app(page)
+        page.get_by_role("textbox", name="Display name").wait_for()
+        assert page.get_by_test_id("stMain").get_by_text("Signed in as").count() == 0
+    finally:
+        other.close()
 
 
 def test_table_editor_changes_the_network(page, app_url):

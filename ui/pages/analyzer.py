@@ -7,7 +7,7 @@ from cnncalc.classroom import quiz
 from ui import analyzer_sections as sections
 from ui import spec_editor as editor
 from ui import widgets
-from cnncalc.draw.charts import params_chart, params_frame, rf_chart, rf_frame
+from cnncalc.draw.charts import params_chart, params_rows, rf_chart, rf_rows
 from cnncalc.comparisons import bag_of_words_svm, per_training_image, training_values
 from cnncalc.tables import HEADERS, missing_note, numeric_rows, to_csv, to_markdown, total_text
 
@@ -85,9 +85,9 @@ widgets.conventions_expander()
 complete = not result.missing("params")  # shares and comparisons of a lower bound would be wrong
 left, right = st.columns(2)
 if result.params and complete:
-    left.altair_chart(params_chart(params_frame(result)), width="stretch")
-if len(rf_frame(result)):
-    right.altair_chart(rf_chart(rf_frame(result)), width="stretch")
+    left.vega_lite_chart(params_chart(params_rows(result)), width="stretch")
+if rf := rf_rows(result):
+    right.vega_lite_chart(rf_chart(rf), width="stretch")
 
 if complete:
     st.subheader("Is that a lot?")

@@ -1,13 +1,9 @@
 """Why convolutions: four classroom demos — shift equivariance, pooling invariance, shuffled pixels, and the
 parameter blow-up of fully-connected layers. Widgets → one core call per demo (cnncalc.classroom.demos) →
 render; each tab is a function of ui/demos_view.py."""
-import uuid
-
 import streamlit as st
 
 from ui import demos_view as view
-
-st.session_state.setdefault("tr_owner", uuid.uuid4().hex[:8])  # the Training page's owner id: these runs are yours
 
 st.title("🧠 Why convolutions")
 st.caption("Four demos to project in class. Every number is computed live from the images and networks shown.")

@@ -2,11 +2,12 @@
 every window of a larger image in one pass — a grid of class scores instead of a sliding window."""
 import streamlit as st
 
-from cnncalc.classroom.samples import load_sample, load_upload, sample_names
+from cnncalc.classroom.samples import load_sample, open_upload, sample_names
 from cnncalc.draw import heatmaps as hm
 from cnncalc.pytorch import fcn
 from cnncalc.pytorch.models import SHIPPED, WeightsUnavailable
 from cnncalc.train.data import local_cifar10
+from ui import budget
 from ui import dense_maps_view as view
 from ui.trained import classifier, stored_runs
 from ui.widgets import to_latex
@@ -30,7 +31,8 @@ if not SHIPPED.exists():
                     "finished run, or the random-weights lab net to see the mechanics.")
 try:
     clf = classifier(key)
-    net, steps, diff, geo, macs = view.converted(key)
+    with budget.waiting_note("Converting the fc layers"):
+        net, steps, diff, geo, macs = view.converted(key)
 except WeightsUnavailable as err:
     st.warning(f"**{labels[key]} is not available here:** {err}")
     st.stop()
@@ -54,7 +56,11 @@ else:
 image, tiles, truth = None, None, None
 if upload is not None:
     try:
-        image = hm.fit_longest(load_upload(upload.getvalue()), longest, win)
+        up = open_upload(upload.getvalue(), at_least=longest)  # a phone photo is decoded at 1/8 scale
+        fitted = hm.fit(up.image, longest, win, original=up.size)
+        image, note = fitted.image, fitted.note(f"Your upload ‘{upload.name}’")
+        if note:  # cropped or resized: say so (a 24-megapixel photo is scored as a small copy)
+            st.info(f"{note} The pictures below show this copy.")
     except ValueError as err:
         st.error(f"**Cannot use '{upload.name}':** {err}. Showing '{choice}' instead.")
 if image is None and choice in mosaics:
@@ -78,7 +84,12 @@ scales = tuple(s for s in SCALES if min(H, W) * s >= win)
 multi = st.toggle(f"Also at scales {', '.join(map(str, scales[1:])) or '< 1 (none: the image is window-sized)'}: "
                   f"a smaller copy lets the {win}-pixel window take in larger objects", key="dm_multi",
                   disabled=len(scales) == 1)
-maps = view.dense(key, image, scales if multi else (1.0,))
+try:
+    with budget.waiting_note("Scoring every window"):
+        maps = view.dense(key, image, scales if multi else (1.0,))
+except (fcn.TooLarge, TimeoutError) as err:  # estimated before the pass: nothing was allocated
+    st.warning(f"**Not run:** {err}")
+    st.stop()
 probs = fcn.softmax(maps[0].scores.numpy())
 _, h, w = probs.shape
 st.markdown(f"The {H}×{W} image gives a **{h}×{w}** map: one cell per {th}×{tw} window, **{geo.stride} pixels "

@@ -2,9 +2,12 @@
 import streamlit as st
 
 from cnncalc import PRESETS, SpecError, analyze, format_shape, parse_shape
-from cnncalc.classroom.samples import load_sample, load_upload, resize, sample_names
+from cnncalc.classroom.samples import resize, sample_names
+from cnncalc.pytorch.erf import gradient_plan
+from cnncalc.server.limits import TooLarge
 from cnncalc.pytorch.models import SHIPPED
 from cnncalc.receptive import field_box
+from ui import budget
 from ui import receptive_view as view
 from ui.trained import classifier, stored_runs
 
@@ -71,12 +74,10 @@ box = field_box(report, i, j, (h, w))
 img_col, up_col, how_col = st.columns([2, 3, 2])
 sample = img_col.selectbox("Image", sample_names(), key="rf_sample")
 upload = up_col.file_uploader("…or upload your own", type=None, key="rf_upload")
-image, label = load_sample(sample, (h, w)), sample
-if upload is not None:
-    try:
-        image, label = resize(load_upload(upload.getvalue()), (h, w)), "uploaded"
-    except ValueError as err:
-        st.error(f"Cannot use '{upload.name}': {err}. Showing the sample '{sample}' instead.")
+with up_col:
+    source, label = view.source_image(sample, upload, h, w)
+pic = view.picture(report, h, w)  # a huge or elongated input is drawn resampled: never built full-size here
+image = pic.image(source, h, w)
 use = how_col.radio("Measure the gradient on", ["this image", "random noise"], key="rf_measure_on",
                     help="Random noise, averaged over several draws, is Luo et al.'s setting.")
 
@@ -87,16 +88,23 @@ with st.expander("How these numbers are computed (one step per layer, per axis)"
 
 samples = 1 if analysis.macs > 2e9 else 4
 try:
-    result = view.measured(spec_text, shape, name, (i, j), image if use == "this image" else None, samples, None,
-                           trained)
+    gradient_plan(spec_text, shape, name, max_bytes=view.limit())  # arithmetic: refuses before any image or tensor
+    full = None if use != "this image" else image if not pic.resampled else resize(source, (h, w))
+    with budget.waiting_note("Measuring the gradient field"):
+        result = view.measured(spec_text, shape, name, (i, j), full, samples, None, trained)
+except TooLarge as err:
+    result = None
+    st.warning(f"**The gradient is not measured:** {err} The theoretical field below needs no PyTorch.")
 except Exception as err:  # a net PyTorch refuses: say so, keep the theoretical side
     result = None
     st.error(f"Could not measure the gradient: {err}")
-lay = view.layout(report, (h, w), target=max(640, 2 * max(h, w)), max_margin=max(16, max(h, w) // 4))
+lay = view.picture_layout(pic)
+if pic.resampled:
+    st.caption(pic.note(h, w))
 left, right = st.columns(2)
 with left:
-    view.theoretical(image, report, i, j, lay, name)
+    view.theoretical(image, report, i, j, lay, name, pic)
 with right:
-    view.measured_panel(result, report, i, j, lay, label, trained)
+    view.measured_panel(result, report, i, j, lay, label, trained, pic)
 if result is not None:
     view.verdict(result, trained, bool(TRAINED))

@@ -1,11 +1,10 @@
 """Training: queue the CIFAR-10 lab's experiments, watch loss and accuracy live, compare runs."""
-import uuid
-
 import streamlit as st
 import torch
 
 from cnncalc.train import worker as train_worker
-from cnncalc.train.store import RunStore, default_root
+from cnncalc.train.store import QuotaExceeded, RunStore, default_root
+from ui import budget, identity
 from ui import training_form as form
 from ui import training_runs as runs_view
 
@@ -15,14 +14,14 @@ st.title("📈 Training")
 st.caption("Run the lab's experiments on the CIFAR-10 network, watch the loss and accuracy epoch by epoch, "
            "compare runs. Runs go to a queue served by one background worker per device.")
 try:
-    store = RunStore(default_root())
+    store, limits = RunStore(default_root()), budget.limits()
 except runs_view.STORE_ERRORS as err:
-    st.error(f"**The run store at `{default_root()}` cannot be opened:** {err}. Set $CNNCALC_DATA to a "
-             "writable folder.")
+    st.error(f"**The run store cannot be opened:** {err}. The server's administrator should set $CNNCALC_DATA "
+             "to a writable folder.")
     st.stop()
-ss.setdefault("tr_owner", uuid.uuid4().hex[:8])  # this browser session: your runs are marked in the list
+me = identity.box("your runs are yours: only you and the teacher can cancel, resume or delete them.")
 form.init(GPU)
-ss.setdefault("tr_sel", [int(st.query_params["run"])] if st.query_params.get("run", "").isdigit() else [])
+ss.setdefault("tr_sel", [n] if (n := runs_view.run_number(st.query_params.get("run", ""))) else [])
 
 with st.expander("New run", expanded=True):
     if not GPU:
@@ -30,20 +29,28 @@ with st.expander("New run", expanded=True):
                 "1,000–2,000 examples per split for a demo; the ladder's 30–100 epochs on all 50,000 images "
                 "need a GPU.")
     form.ladder_buttons()
-    submitted = form.form(GPU)
+    submitted = form.form(GPU, limits.data_folders)
+    st.caption(f"Classroom limits: {limits.queued_runs_per_owner} runs queued or running per student, "
+               f"{limits.run_epoch_examples:,} epochs × training images per run, {limits.run_minutes:g} min per run.")
 
 if submitted:
-    try:
-        new = store.enqueue(form.config_from_form(), ss.tr_name.strip(), ss.tr_owner)
-        train_worker.ensure_worker(store.root)
-        ss.tr_sel = [i for i in ss.tr_sel if i != new] + [new]
-        st.query_params["run"] = str(new)
-    except runs_view.STORE_ERRORS as err:
-        st.error(f"**The run was not queued:** {err}")
+    if me is None:
+        st.error("**Type your name first** (above): runs are kept under it.")
+    else:
+        try:
+            new = store.enqueue(form.config_from_form(limits.data_folders), ss.tr_name.strip(), me, limits)
+            train_worker.ensure_worker(store.root)
+            ss.tr_sel = [i for i in ss.tr_sel if i != new] + [new]
+            st.query_params["run"] = str(new)
+        except QuotaExceeded as err:
+            st.error(f"**Not queued — a classroom limit:** {err}")
+        except runs_view.STORE_ERRORS as err:
+            st.error(f"**The run was not queued:** {err}")
 
 try:
-    active = runs_view.busy(store.list())
+    active = runs_view.busy(store.list(), me)
 except runs_view.STORE_ERRORS as err:
     st.error(f"**The run store cannot be read:** {err}")
     st.stop()
-st.fragment(run_every=2 if active else None)(runs_view.live)(store, active)
+st.fragment(run_every=2 if active else None)(runs_view.live)(store, active, me, limits)
+identity.teacher_box()

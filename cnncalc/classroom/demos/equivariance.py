@@ -9,6 +9,10 @@ import numpy as np
 
 from .common import as_float
 
+MAX_FC_WEIGHTS = 10**8
+"""Weights of the random fully-connected layer the demo draws (C·H·W inputs → H·W outputs): a 64×64 RGB image
+needs 5·10⁷ (a second); the count grows as the square of the pixels, so 1000×1000 would need 3·10¹²."""
+MAX_KERNEL, MAX_LAYERS = 31, 8
 
 def shift(x: np.ndarray, dy: int, dx: int, padding: str = "zeros") -> np.ndarray:
     """Move the content of the last two axes dy pixels down and dx right: ``circular`` wraps around, ``zeros``
@@ -128,8 +132,14 @@ def equivariance(image_rgb, dy: int, dx: int, kernel: int = 5, layers: int = 1, 
     conv's output size). All norms are taken over the interior (see :func:`interior`)."""
     if padding not in ("zeros", "circular"):
         raise ValueError("padding must be 'zeros' or 'circular'")
-    if kernel < 1 or layers < 1:
-        raise ValueError("kernel and layers must be ≥ 1")
+    if not (1 <= kernel <= MAX_KERNEL and 1 <= layers <= MAX_LAYERS):
+        raise ValueError(f"kernel must be 1…{MAX_KERNEL} and layers 1…{MAX_LAYERS}, not {kernel} and {layers}")
+    h, w = np.shape(image_rgb)[:2]
+    c = 1 if gray or np.ndim(image_rgb) == 2 else np.shape(image_rgb)[2]
+    if c * (h * w) ** 2 > MAX_FC_WEIGHTS:
+        raise ValueError(f"a fully-connected layer from a {c}×{h}×{w} image to {h}×{w} outputs has "
+                         f"{c * (h * w) ** 2:,} weights, more than the {MAX_FC_WEIGHTS:,} this demo draws: use an "
+                         "image of at most 64×64 pixels")
     raw = as_float(image_rgb, gray)
     mean = raw.mean(axis=(1, 2))
     x = raw - mean[:, None, None]

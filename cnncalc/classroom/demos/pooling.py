@@ -9,6 +9,9 @@ import numpy as np
 from .common import picture
 
 DIRECTIONS = {"right": (0, 1), "down": (1, 0), "diagonal": (1, 1)}
+MAX_PIXELS, MAX_K = 1_000_000, 8
+"""Largest image and pool size :func:`pooling_demo` takes: it keeps k² shifted views of the image and their
+pooled maps (the page uses 128×128 and k ≤ 3)."""
 
 
 def _pool(x: np.ndarray, k: int, mode: str) -> np.ndarray:
@@ -105,6 +108,9 @@ def pooling_demo(image2d, k: int = 2, direction: str = "right") -> PoolingDemo:
     """Pixels (no pooling), one k×k pool and two stacked k×k pools, max and average, for shifts 0 … k² − 1
     (a stacked pair covers k² pixels), all measured on the same views."""
     x = np.asarray(image2d, dtype=np.float64)
+    if x.size > MAX_PIXELS or not 1 <= k <= MAX_K:
+        raise ValueError(f"the pooling demo takes images up to {MAX_PIXELS:,} pixels and k = 1…{MAX_K}, not "
+                         f"{'×'.join(map(str, x.shape))} and k = {k}")
     shifts = list(range(k * k))
     counts, maps = pool_invariance(x, 1, 1, shifts, direction, modes=("max",))
     counts = [PoolCount("no pooling (pixels)", c.shift, c.unchanged, c.total) for c in counts]

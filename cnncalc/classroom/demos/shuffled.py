@@ -12,6 +12,9 @@ import numpy as np
 MLP_SPEC = "flatten; fc 256; relu; fc 10"
 CNN_SPEC = "conv 16 k=3 p=1; relu; maxpool k=2; conv 32 k=3 p=1; relu; maxpool k=2; flatten; fc 10"
 MODELS = {"MLP": MLP_SPEC, "CNN": CNN_SPEC}
+MAX_IMAGES, MAX_EPOCHS = 10_000, 20
+"""Largest experiment :func:`shuffled_pixels_runs` starts (four runs of it, in the page's process, not the
+run queue): the page offers up to 5,000 images and 8 epochs."""
 
 
 def permutation(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -47,6 +50,7 @@ def train_recorded(cfg, data, name: str, store=None, owner: str = "",
                    on_progress: Callable[[float], None] | None = None) -> tuple[int | None, list[dict]]:
     """Train ``cfg`` on ``data`` (already in memory) and, with a ``store``, record the run there as the
     worker would (queued → running → done, every epoch as it ends) so it shows on the Training page."""
+    import contextlib
     import dataclasses
     import os
 
@@ -74,11 +78,19 @@ def train_recorded(cfg, data, name: str, store=None, owner: str = "",
         if run_id is not None:
             store.started(run_id, spec, shape, {"mean": list(mean), "std": list(std)})
 
+    def stop() -> bool:  # the owner (or the teacher) cancelled it from the Training page
+        return run_id is not None and store.cancel_requested(run_id)
+
+    alive = store.keep_alive(run_id) if run_id is not None else contextlib.nullcontext()
     try:
-        train(cfg, data=data, on_epoch=on_epoch, on_progress=progress, on_start=on_start, progress_every=5)
+        with alive:  # beats from its own thread: a slow stretch never looks like a dead process
+            train(cfg, data=data, on_epoch=on_epoch, on_progress=progress, on_start=on_start, progress_every=5,
+                  should_stop=stop)
     except Exception as err:
         if run_id is not None:
-            store.finish(run_id, "failed", f"{type(err).__name__}: {err}")
+            cancelled = type(err).__name__ == "Cancelled"
+            store.finish(run_id, "cancelled" if cancelled else "failed",
+                         str(err) if cancelled else f"{type(err).__name__}: {err}")
         raise
     if run_id is not None:
         last = records[-1]
@@ -153,6 +165,9 @@ def shuffled_pixels_runs(source: str = "synthetic", limit: int = 2000, test_limi
     ``test_limit`` test images of ``source`` (synthetic | cifar10 | an ImageFolder path)."""
     from ...train import data as datasets
 
+    if not (1 <= limit <= MAX_IMAGES and 1 <= epochs <= MAX_EPOCHS and 0 <= (test_limit or 0) <= MAX_IMAGES):
+        raise ValueError(f"the shuffled-pixels experiment takes 1…{MAX_IMAGES:,} training and test images and "
+                         f"1…{MAX_EPOCHS} epochs, not {limit}, {test_limit} and {epochs}")
     data = datasets.load(source, limit, seed)
     if test_limit and len(data.test_y) > test_limit:
         data = datasets.ImageData(data.name, data.classes, data.train_x, data.train_y,

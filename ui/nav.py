@@ -50,8 +50,11 @@ PAGES: tuple[Page, ...] = (
 BY_KEY = {p.key: p for p in PAGES}
 
 
+@st.cache_resource(show_spinner=False)
 def navigation() -> dict[str, list]:
-    """The menu for st.navigation: {section: [st.Page, …]}, the home page first and the default."""
+    """The menu for st.navigation: {section: [st.Page, …]}, the home page first and the default. Built once per
+    server process and shared: st.Page resolves and checks each script's path on the disk, which cost a fifth
+    of every rerun's time with 30 students on one server."""
     menu: dict[str, list] = {}
     for p in PAGES:
         menu.setdefault(p.section, []).append(

@@ -3,8 +3,14 @@ PAGE = "ui/pages/analyzer.py"
 
 
 def _table(at):
-    """The per-layer table (the table editor above it has only a 'layer' column)."""
-    return next(d.value for d in at.dataframe if "params" in d.value.columns)
+    """The per-layer table (the table editor above it has only a 'layer' column), read from the Arrow bytes the
+    browser receives, int64 kept exact (pandas' default conversion would turn a nullable int column into
+    float64 and round counts above 2⁵³ — in the test, not on the page)."""
+    import pandas as pd
+    import pyarrow as pa
+    proto = next(d.proto for d in at.dataframe if "params" in d.value.columns)
+    arrow = pa.ipc.open_stream(proto.arrow_data.data or proto.lazy_data.initial_chunk.data).read_all()
+    return arrow.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
 
 
 def _text_area(at):
@@ -138,5 +144,16 @@ def test_counts_between_2_53_and_int64_keep_every_digit(open_page):
     at = open_page(PAGE, query={"spec": "conv 1 k=1; relu", "input": "1x30001x30001"})
     assert not at.exception, at.exception
     fc_eq = _table(at).set_index("layer")["fc_equivalent"]
-    assert int(fc_eq["conv1"]) == 900_060_001**2 == 810_108_005_400_120_001
+    assert fc_eq["conv1"] == f"{900_060_001**2:,}" == "810,108,005,400,120,001"  # exact text: past 2⁵³
     assert _metric(at, "MACs") == f"{900_060_001:,}"              # 1·1·1·1 per output position
+
+
+def test_larger_input_box_past_half_a_million_pixels(open_page):
+    """A 1×600,000×600,000 input used to crash the larger-input box (it offered 1,200,000, past the grammar's
+    1,000,000): the box now stops at 1,000,000, and an input already that large says so."""
+    at = open_page(PAGE, query={"spec": "conv 1 k=1; relu", "input": "1x600000x600000"})
+    assert not at.exception, at.exception
+    box = next(n for n in at.number_input if n.label.startswith("Larger input size"))
+    assert box.max == 1_000_000 and box.value == 1_000_000
+    at = open_page(PAGE, query={"spec": "conv 1 k=1", "input": "1x1000000x1000000"})
+    assert not at.exception and any("largest size cnncalc reads" in c.value for c in at.caption)

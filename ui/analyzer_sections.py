@@ -10,6 +10,7 @@ from cnncalc import SpecError, analyze, format_shape, format_spec, parse_shape
 from cnncalc.parse import MAX_SIZE
 from ui import budget
 from ui import spec_editor as editor
+from ui.widgets import escape
 
 AUTO_TORCH_PARAMS = 5_000_000  # build small nets in PyTorch without asking; VGG-size nets on a click
 META_NOTE = ("Run on PyTorch's meta device (real shape checks, no values): a real pass would need more than "
@@ -104,7 +105,7 @@ def cross_check_section(prefix: str, spec: str, input_shape: str) -> None:
         with budget.waiting_note("Cross-checking with PyTorch"):
             check = _cross_check(spec, parse_shape(input_shape), budget.limits().memory_bytes)
     except SpecError as err:
-        st.error(f"Fix the network first: {err}")
+        st.error(f"Fix the network first: {escape(err)}")
         return
     except TimeoutError as err:
         st.warning(f"The server is too busy to run PyTorch now ({err}): try again in a minute.")

@@ -6,6 +6,7 @@ import streamlit as st
 
 from cnncalc import SpecError, parse_layer
 from cnncalc.classroom import calculator as calc
+from ui.widgets import escape
 
 K = "calc_"
 ss = st.session_state
@@ -24,7 +25,7 @@ def apply_spec(spec: str) -> None:
     try:
         apply(calc.fields_from_layer(parse_layer(spec)))
     except SpecError as err:  # never a traceback: say why and leave the inputs as they are
-        st.toast(f"Could not apply '{spec}': {err}")
+        st.toast(f"Could not apply '{escape(spec)}': {escape(err)}")
 
 
 def init() -> dict:

@@ -11,7 +11,7 @@ from cnncalc.draw import train_charts as tc
 from cnncalc.train.data import local_cifar10
 from cnncalc.server.identity import Identity
 from ui import budget, identity
-from ui.widgets import to_latex
+from ui.widgets import escape, to_latex
 
 ss = st.session_state
 
@@ -191,7 +191,7 @@ def shuffled_results(settings: tuple, go: bool) -> None:
         try:
             ss["demo_sh_result"] = (settings, shuffled(*settings, bar))
         except Exception as err:  # data missing, a diverged run…: said, not a traceback on the projector
-            st.error(f"**Training failed:** {type(err).__name__}: {err}")
+            st.error(f"**Training failed:** {type(err).__name__}: {escape(err)}")
         bar.empty()
     if ss.get("demo_sh_result", (None,))[0] != settings:
         st.info("Press **Train the four networks** to run the experiment with these settings.")

@@ -22,7 +22,7 @@ from cnncalc.pytorch.erf import gradient_field, interpretation
 from cnncalc.receptive import number_text
 from ui import budget
 from ui.trained import classifier
-from ui.widgets import to_latex
+from ui.widgets import escape, to_latex
 
 MAX_SIDE = 2048   # input pixels a picture shows along its longest side
 MAX_RATIO = 16    # longest : shortest side of a picture; a more elongated input is stretched across
@@ -49,11 +49,11 @@ def source_image(sample: str, upload, h: int, w: int) -> tuple[np.ndarray, str]:
     if upload is not None:
         try:
             up = open_upload(upload.getvalue(), at_least=max(h, w))
-            st.caption(f"‘{upload.name}’ ({up.size[0]:,}×{up.size[1]:,} pixels) is centre-cropped to the input's "
+            st.caption(f"‘{escape(upload.name)}’ ({up.size[0]:,}×{up.size[1]:,} pixels) is centre-cropped to the input's "
                        f"aspect ratio and resized to {h:,}×{w:,}.")
             return up.image, "uploaded"
         except ValueError as err:
-            st.error(f"Cannot use '{upload.name}': {err}. Showing the sample '{sample}' instead.")
+            st.error(f"Cannot use '{escape(upload.name)}': {escape(err)}. Showing the sample '{sample}' instead.")
     return load_sample(sample), sample
 
 

@@ -64,7 +64,7 @@ def act(verb: str, store: RunStore, run_id: int, me: Identity, limits=None) -> N
                 ss.tr_sel = [i for i in ss.tr_sel if i != run_id]
                 st.query_params.pop("run", None)
     except (PermissionError, ValueError, KeyError) as err:
-        ss["tr_refused"] = f"Run #{run_id} was not {verb}d: {err}"
+        ss["tr_refused"] = f"Run #{run_id} was not {verb}d: {escape(err)}"
 
 
 def owner_buttons(store: RunStore, run, me: Identity | None, limits) -> None:

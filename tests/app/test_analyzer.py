@@ -157,3 +157,12 @@ def test_larger_input_box_past_half_a_million_pixels(open_page):
     assert box.max == 1_000_000 and box.value == 1_000_000
     at = open_page(PAGE, query={"spec": "conv 1 k=1", "input": "1x1000000x1000000"})
     assert not at.exception and any("largest size cnncalc reads" in c.value for c in at.caption)
+
+
+def test_a_shared_link_cannot_inject_markdown(open_page):
+    """?spec= is any visitor's text: the parser's message quotes it, and the page shows it as text — a Markdown
+    image in a link must not make the viewer's browser fetch a URL."""
+    at = open_page(PAGE, query={"spec": "![p](http://host/pixel.png)", "input": "3x32x32"})
+    assert not at.exception
+    (error,) = [e.value for e in at.error]
+    assert "](http://host" not in error and "\\!\\[p\\]" in error

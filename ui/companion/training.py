@@ -8,6 +8,7 @@ from cnncalc.classroom.companion import training as ct
 from cnncalc.train import config as tcfg
 from cnncalc.draw import train_charts as tc
 from cnncalc.comparisons import CIFAR10_TRAIN_IMAGES as IMAGES
+from ui.widgets import escape
 
 from .common import COMPUTED, STORED, Context, link, pct, reference, runs_table, vectors
 
@@ -51,7 +52,7 @@ def q15(ctx: Context) -> None:
                     delta_color="off", delta_arrow="off")
         m[1].metric(f"{STORED} run", f"#{best.id}")
         m[2].metric(f"{STORED} epochs", f"{best.done_epochs}/{best.config.epochs}")
-        st.caption(f"{best.name} — the best CIFAR-10 run in the store at the lab's baseline settings.")
+        st.caption(f"{escape(best.name)} — the best CIFAR-10 run in the store at the lab's baseline settings.")
     else:
         st.markdown(f"{STORED} No baseline CIFAR-10 run in the store yet (the lab net at the default settings: "
                     "batch 128, lr 0.1, SGD, no standardization or augmentation). Launch the ladder's step "

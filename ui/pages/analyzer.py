@@ -10,6 +10,7 @@ from ui import widgets
 from cnncalc.draw.charts import params_chart, params_rows, rf_chart, rf_rows
 from cnncalc.comparisons import bag_of_words_svm, per_training_image, training_values
 from cnncalc.tables import HEADERS, missing_note, numeric_rows, to_csv, to_markdown, total_text
+from ui.widgets import escape
 
 st.title("📋 Network analyzer")
 st.caption("Every layer's output shape, weights, FC-equivalent, MACs, memory and receptive field — "
@@ -40,7 +41,7 @@ else:
 try:
     result = analyze(spec, st.session_state["analyzer_input"])
 except SpecError as err:
-    st.error(f"**Cannot read this network:** {err}")
+    st.error(f"**Cannot read this network:** {escape(err)}")
     st.stop()
 
 for r in result.layers:

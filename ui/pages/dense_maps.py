@@ -10,7 +10,7 @@ from cnncalc.train.data import local_cifar10
 from ui import budget
 from ui import dense_maps_view as view
 from ui.trained import classifier, stored_runs
-from ui.widgets import to_latex
+from ui.widgets import escape, to_latex
 
 SCALES = (1.0, 0.75, 0.5)
 st.title("🗺️ Dense score maps")
@@ -34,13 +34,13 @@ try:
     with budget.waiting_note("Converting the fc layers"):
         net, steps, diff, geo, macs = view.converted(key)
 except WeightsUnavailable as err:
-    st.warning(f"**{labels[key]} is not available here:** {err}")
+    st.warning(f"**{escape(labels[key])} is not available here:** {escape(err)}")
     st.stop()
 except Exception as err:  # a corrupt checkpoint, a layer with no convolutional equivalent…
-    st.error(f"**Cannot use {labels[key]}:** {type(err).__name__}: {err}")
+    st.error(f"**Cannot use {escape(labels[key])}:** {type(err).__name__}: {escape(err)}")
     st.stop()
 win, (c, th, tw) = geo.window[0], clf.input_shape
-with st.expander(f"Where this model comes from — {clf.name}"):
+with st.expander(f"Where this model comes from — {escape(clf.name)}"):
     st.json(clf.provenance or {"note": "no provenance recorded"})
 
 mosaics = {name: src for name, src, ok in [
@@ -58,11 +58,11 @@ if upload is not None:
     try:
         up = open_upload(upload.getvalue(), at_least=longest)  # a phone photo is decoded at 1/8 scale
         fitted = hm.fit(up.image, longest, win, original=up.size)
-        image, note = fitted.image, fitted.note(f"Your upload ‘{upload.name}’")
+        image, note = fitted.image, fitted.note(f"Your upload ‘{escape(upload.name)}’")
         if note:  # cropped or resized: say so (a 24-megapixel photo is scored as a small copy)
             st.info(f"{note} The pictures below show this copy.")
     except ValueError as err:
-        st.error(f"**Cannot use '{upload.name}':** {err}. Showing '{choice}' instead.")
+        st.error(f"**Cannot use '{escape(upload.name)}':** {escape(err)}. Showing '{choice}' instead.")
 if image is None and choice in mosaics:
     tile_images, *truth = view.mosaic_images(mosaics[choice])
     image, tiles = hm.mosaic(tile_images, view.ROWS, view.COLS, geo.stride, (th, tw))

@@ -10,6 +10,7 @@ from cnncalc.receptive import field_box
 from ui import budget
 from ui import receptive_view as view
 from ui.trained import classifier, stored_runs
+from ui.widgets import escape
 
 CUSTOM = "custom spec…"
 st.title("🎯 Receptive fields")
@@ -30,7 +31,7 @@ trained = None
 if choice in TRAINED:
     clf = classifier(TRAINED[choice])
     spec_text, shape_text = clf.spec, format_shape(clf.input_shape, "x")
-    spec_col.caption(f"`{spec_text}`  \n{clf.name}")
+    spec_col.caption(f"`{spec_text}`  \n{escape(clf.name)}")
     if spec_col.radio("Weights", ["trained", "random (before training)"], key="rf_weights", horizontal=True,
                       help="The same network with PyTorch's default random init, to see what training "
                            "changed.") == "trained":
@@ -45,7 +46,7 @@ try:
     shape = parse_shape(shape_text)
     analysis = analyze(spec_text, shape)
 except SpecError as err:
-    st.error(f"Cannot read this network: {err}")
+    st.error(f"Cannot read this network: {escape(err)}")
     st.stop()
 usable = [r for r in analysis.layers if r.status != "error" and r.rf is not None and r.out_shape
           and len(r.out_shape) == 3]
@@ -97,7 +98,7 @@ except TooLarge as err:
     st.warning(f"**The gradient is not measured:** {err} The theoretical field below needs no PyTorch.")
 except Exception as err:  # a net PyTorch refuses: say so, keep the theoretical side
     result = None
-    st.error(f"Could not measure the gradient: {err}")
+    st.error(f"Could not measure the gradient: {escape(err)}")
 lay = view.picture_layout(pic)
 if pic.resampled:
     st.caption(pic.note(h, w))

@@ -125,7 +125,7 @@ def test_an_absent_cuda_device(command, tmp_path):
                                            ("1,9", "--steps '9': no such step"), (",", "no step given")])
 def test_ladder_steps_that_do_not_exist(steps, phrase, tmp_path):
     out = cli("ladder", "--device", "cpu", "--steps", steps, "--data-dir", str(tmp_path))
-    assert_refused(out, phrase, "1 baseline", "5 + dropout 0.5 + batch norm", "e.g. --steps 1,3")
+    assert_refused(out, phrase, "1 baseline", "6 + batch norm", "e.g. --steps 1,3")
     assert not any(tmp_path.iterdir())
 
 

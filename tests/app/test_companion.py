@@ -112,7 +112,7 @@ def test_runs_in_the_store_feed_the_answers(store):
     best = _run(store, TrainConfig(data="/data/cifar10-jpeg", epochs=3), base)
     for lr in (0.1, 0.001):
         _run(store, TrainConfig(data="synthetic", limit=500, epochs=3, lr=lr), base)
-    _run(store, TrainConfig(data="cifar10", **LADDER["5 + dropout 0.5 + batch norm"]), base[:2], "interrupted")
+    _run(store, TrainConfig(data="cifar10", **LADDER["6 + batch norm"]), base[:2], "interrupted")
     at = _open()
     assert not at.exception and not at.warning
     q15 = at.expander[14]
@@ -137,6 +137,6 @@ def test_links_and_fill_the_training_form_without_queueing(store, router):
     assert not at.exception
     assert at.title[0].value == "📈 Training"
     assert at.number_input(key="tr_dropout").value == 0.25
-    assert at.number_input(key="tr_epochs").value == LADDER["5 + dropout 0.5 + batch norm"]["epochs"]
+    assert at.number_input(key="tr_epochs").value == LADDER["6 + batch norm"]["epochs"]
     assert at.checkbox(key="tr_batchnorm").value is True
     assert store.list() == []                                              # nothing was queued

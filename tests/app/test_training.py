@@ -166,7 +166,7 @@ def test_unknown_run_and_unusable_store_are_explained(store, tmp_path, monkeypat
 
 
 def test_q32_form_values_fill_the_training_form():
-    v = form_values({**LADDER["5 + dropout 0.5 + batch norm"], "dropout": 0.25})
+    v = form_values({**LADDER["6 + batch norm"], "dropout": 0.25})
     assert v["tr_dropout"] == 0.25 and v["tr_batchnorm"] is True and v["tr_epochs"] == 100
     assert v["tr_lr"] == 0.1 and v["tr_augment"] == "cropflip"
     with pytest.raises(ValueError):

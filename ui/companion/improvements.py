@@ -170,7 +170,7 @@ def q29(ctx: Context) -> None:
         st.markdown(f"{STORED} No run with dropout in the store yet.")
     st.markdown("Dropout alone usually lowers the training accuracy, narrows the train–test gap and lets the test "
                 "loss keep falling for longer. The lab adds it together with batch norm (step 5):")
-    reference("5 + dropout 0.5 + batch norm")
+    reference("6 + batch norm")
 
 
 def q30(ctx: Context) -> None:
@@ -202,7 +202,7 @@ def q32(ctx: Context) -> None:
             st.markdown(f"{STORED} **Dropout sweep in the store** ({sw.common}):")
             runs_table(sw.runs, dropout=lambda r: r.config.dropout)
     else:
-        step = "5 + dropout 0.5 + batch norm"
+        step = "6 + batch norm"
         st.markdown(f"{STORED} No dropout sweep in the store yet. Launch the ladder's step *{step}* with "
                     f"dropout = " + ", ".join(f"{p:g}" for p in ci.DROPOUT_SWEEP) + " (everything else equal) and "
                     "compare the test top-1 and the train–test gap.")
@@ -243,7 +243,7 @@ def q34(ctx: Context) -> None:
           r"2\cdot(" + " + ".join(str(n // 2) for _, n in cost.per_layer) + ")")
     st.caption("Per layer (γ and β): " + ", ".join(f"{name} {n}" for name, n in cost.per_layer) +
                ". The running mean and variance are buffers, not parameters.")
-    ladder_answer(ctx.results, "5 + dropout 0.5 + batch norm", "+ dropout 0.5 + batch norm")
+    ladder_answer(ctx.results, "6 + batch norm", "+ dropout 0.5 + batch norm")
 
 
 ANSWERS = {19: q19, 20: q20, 21: q21, 22: q22, 23: q23, 24: q24, 25: q25, 26: q26,

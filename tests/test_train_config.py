@@ -12,11 +12,11 @@ from cnncalc.parse import SpecError
 from cnncalc.train.cli import add_parsers, config_from_args
 from cnncalc.train.config import TrainConfig, check_device, cli_command
 
-configs = st.builds(
-    TrainConfig,
+FIELD_STRATEGIES = dict(
     preset=st.sampled_from(["lab", "lenet5"]), spec=st.none() | st.just("conv 8 k=3 p=1; relu; gap; fc 10"),
     batchnorm=st.booleans(), dropout=st.sampled_from([0.0, 0.25, 0.5]),
     data=st.sampled_from(["cifar10", "synthetic", "/data/my images/cifar"]), limit=st.none() | st.integers(1, 50_000),
+    test_limit=st.none() | st.integers(1, 10_000), max_seconds=st.none() | st.floats(0.001, 1e6, allow_nan=False),
     standardize=st.sampled_from(["none", "lab", "train"]), augment=st.sampled_from(["none", "cropflip", "padcrop"]),
     zca=st.booleans(), epochs=st.integers(1, 200), batch_size=st.integers(1, 4096),
     lr=st.floats(1e-6, 5.0, allow_nan=False), optimizer=st.sampled_from(["sgd", "adam", "adamw"]),
@@ -25,6 +25,7 @@ configs = st.builds(
     gamma=st.floats(0.5, 1.0), pipeline=st.sampled_from(["fast", "lab"]),
     device=st.sampled_from(["auto", "cpu", "cuda"]), precision=st.sampled_from(["auto", "fp32", "bf16"]),
     compile=st.booleans(), seed=st.integers(0, 10_000), workers=st.integers(0, 8))
+configs = st.builds(TrainConfig, **FIELD_STRATEGIES)
 
 
 @settings(max_examples=150, deadline=None)
@@ -53,7 +54,8 @@ INF, NAN = math.inf, math.nan
     ("momentum", 1.0, "up to but not including 1"), ("momentum", -0.1, "from 0"), ("momentum", NAN, "from 0"),
     ("weight_decay", -1e-4, "≥ 0"), ("weight_decay", INF, "finite"), ("weight_decay", NAN, "finite"),
     ("epochs", 0, "≥ 1"), ("batch_size", 0, "≥ 1"), ("limit", 0, "≥ 1"), ("dropout", 1.0, "not including 1"),
-    ("workers", -1, "≥ 0"),
+    ("workers", -1, "≥ 0"), ("test_limit", 0, "≥ 1"), ("max_seconds", 0.0, "> 0"), ("max_seconds", -1.0, "> 0"),
+    ("max_seconds", INF, "finite"), ("max_seconds", NAN, "finite"),
 ])
 def test_out_of_range_numbers_name_the_field_the_value_and_the_range(field, value, allowed):
     with pytest.raises(ValueError) as err:
@@ -95,3 +97,27 @@ def test_a_stored_config_is_checked_when_read():
     text = TrainConfig().to_json().replace('"gamma": 0.95', '"gamma": -5')
     with pytest.raises(ValueError, match="gamma=-5"):
         TrainConfig.from_json(text)
+
+
+def test_every_field_has_a_cli_flag_and_the_strategy_covers_it():
+    """A new field must round-trip too: it needs its flag in train/cli.py and its values in ``configs`` above."""
+    import dataclasses
+    parser = argparse.ArgumentParser()
+    add_parsers(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train"])
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert fields <= set(vars(args)), fields - set(vars(args))
+    assert fields == set(FIELD_STRATEGIES)
+
+
+def test_quick_flag_takes_the_recipe_and_given_options_override_it(monkeypatch):
+    from cnncalc.train.config import quick_config
+    parser = argparse.ArgumentParser()
+    add_parsers(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train", "--quick", "--data", "/data/cifar", "--seed", "4"])
+    assert config_from_args(args) == quick_config("/data/cifar", seed=4)
+    args = parser.parse_args(["train", "--quick", "--data", "/data/cifar", "--epochs", "5", "--device", "auto"])
+    assert config_from_args(args) == quick_config("/data/cifar").replace(epochs=5, device="cpu")
+    line = cli_command(quick_config("/data/cifar"))
+    assert "--max-seconds" in line and "--test-limit 2000" in line
+    assert config_from_args(parser.parse_args(shlex.split(line)[3:])) == quick_config("/data/cifar")

@@ -345,7 +345,7 @@ def test_an_old_store_is_migrated_in_place(tmp_path):
                    ("old run", "f00d", 1.0, 2.0, QUICK.to_json(), "done", "ok", "run-1.safetensors"))
         db.execute("INSERT INTO epochs (run_id, epoch, test_loss, batch_losses) VALUES (1, 1, 0.5, '[0.5]')")
     store = RunStore(tmp_path)
-    assert store.schema_version() == SCHEMA_VERSION == 1
+    assert store.schema_version() == SCHEMA_VERSION == 2  # version 0 → 2 in one step (1 → 2: test_train_sharing)
     run = store.get(1)
     assert (run.name, run.owner, run.owner_name, run.status, run.message) == ("old run", "f00d", "f00d", "done", "ok")
     assert run.resume_epoch == 0 and run.resume_state is None and run.config == QUICK
@@ -356,7 +356,9 @@ def test_an_old_store_is_migrated_in_place(tmp_path):
     with sqlite3.connect(tmp_path / "runs.sqlite") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         columns = [r[1] for r in db.execute("PRAGMA table_info(runs)")]
-    assert columns[-3:] == ["owner_name", "resume_epoch", "resume_state"]
+    assert columns[-6:-3] == ["owner_name", "resume_epoch", "resume_state"]
+    assert columns[-3:] == ["phase", "experiment", "started"]  # version 2
+    assert run.phase == "" and run.started is None and store.identical(QUICK) is None
 
 
 def test_a_new_store_has_the_current_version(tmp_path):

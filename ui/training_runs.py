@@ -13,7 +13,9 @@ from cnncalc import format_shape, parse_spec
 from cnncalc.draw import train_charts as tc
 from cnncalc.server.identity import Identity
 from cnncalc.train import worker
+from cnncalc.train import verdicts
 from cnncalc.train.store import RunStore
+from ui.training_handin import handin_section
 from ui.widgets import escape, fmt
 
 ICONS = {"queued": "⏳", "running": "🏃", "done": "✅", "diverged": "💥", "failed": "❌", "cancelled": "⛔",
@@ -106,7 +108,8 @@ def show_run(store: RunStore, run, me: Identity | None = None, limits=None) -> N
         if run.status in ("queued", "running"):
             st.caption("The charts appear when the first epoch ends.")
         return
-    s, last = tc.overfitting_summary(epochs), epochs[-1]
+    n = verdicts.test_images(run.config)  # the verdict's noise depends on how many test images were scored
+    s, last, judged = tc.overfitting_summary(epochs, k, n), epochs[-1], verdicts.verdict(epochs, k, n)
     for col, (label, value) in zip(st.columns(5), {
             "epoch": f"{last['epoch']} / {run.config.epochs}", "test loss": fmt(last["test_loss"], ".3f"),
             "test top-1": fmt(last["test_top1"], ".1%"), "best test top-1": fmt(s.get("best_top1"), ".1%"),
@@ -116,9 +119,10 @@ def show_run(store: RunStore, run, me: Identity | None = None, limits=None) -> N
     left, right = st.columns(2)
     left.vega_lite_chart(loss, width="stretch", height=420)
     right.vega_lite_chart(accuracy, width="stretch", height=420)
-    left.markdown(tc.chance_note(epochs[0], k))
-    right.markdown(tc.overfitting_note(s))
+    left.markdown(tc.chance_note(epochs[0], k, n))
+    right.markdown(judged.text)
     st.vega_lite_chart(batches, width="stretch", height=280)
+    handin_section(store, run, me)
     if run.status == "done" and run.checkpoint:
         st.caption(f"💾 Trained weights kept (input {format_shape(run.input_shape)}): the receptive-field and "
                    "dense-map pages can load this run.")

@@ -11,6 +11,8 @@ import math
 import altair as alt
 import pandas as pd
 
+from ..train import verdicts
+
 METRICS = {"loss": "loss", "top-1": "top1", "top-5": "top5"}  # label → column suffix in the store
 SPLIT_COLORS = alt.Scale(domain=["train", "test"], range=["#1f77b4", "#e8590c"])
 CHANCE_COLOR, MARKER_COLOR = "#6c757d", "#7048e8"
@@ -24,9 +26,7 @@ def chance_levels(classes: int = 10) -> dict[str, float]:
     return {"loss": math.log(k), "top-1": 1 / k, "top-5": min(5, k) / k}
 
 
-def finite(value) -> bool:
-    """A real number, not None, NaN or ±inf (a diverged epoch stores NaN, read back as None)."""
-    return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
+finite = verdicts.finite  # a real number, not None, NaN or ±inf (a diverged epoch stores NaN, read back as None)
 
 
 def epochs_frame(epochs: list[dict]) -> pd.DataFrame:
@@ -38,9 +38,12 @@ def epochs_frame(epochs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["epoch", "split", "metric", "value"])
 
 
-def overfitting_summary(epochs: list[dict]) -> dict:
+def overfitting_summary(epochs: list[dict], classes: int = 10, n_test: int | None = None) -> dict:
     """The overfitting marker: the epoch of the lowest test loss, that loss, and the final train–test gaps
-    (top-1 in fraction points: train − test; loss: test − train). Empty when no epoch has finished."""
+    (top-1 in fraction points: train − test; loss: test − train), with the run's verdict
+    (cnncalc.train.verdicts.verdict: ``overfitting`` only when the rise of the test loss is beyond its noise,
+    the accuracy clearly above chance and the training loss still falling). Empty when no epoch has finished.
+    ``n_test``: the number of test images (unknown: CIFAR-10's 10,000 assumed, as the verdict says)."""
     ok = [e for e in epochs if finite(e.get("test_loss"))]
     if not ok:
         return {}
@@ -48,14 +51,13 @@ def overfitting_summary(epochs: list[dict]) -> dict:
     best = max(ok, key=lambda e: e["test_top1"])
     last = epochs[-1]
     gap = lambda a, b: a - b if finite(a) and finite(b) else float("nan")  # noqa: E731
+    v = verdicts.verdict(epochs, classes, n_test)
     return {"min_loss_epoch": low["epoch"], "min_test_loss": low["test_loss"], "final_epoch": last["epoch"],
             "gap_top1": gap(last["train_top1"], last["test_top1"]),
             "gap_loss": gap(last["test_loss"], last["train_loss"]),
             "best_top1": best["test_top1"], "best_top1_epoch": best["epoch"],
             "test_loss_rose": low["epoch"] < last["epoch"],
-            # overfitting: the test loss rose after its minimum while the training loss kept falling
-            "overfitting": low["epoch"] < last["epoch"] and finite(last["train_loss"])
-            and last["train_loss"] < low["train_loss"]}
+            "overfitting": v.kind == "overfitting", "verdict": v}
 
 
 # --- charts ---------------------------------------------------------------------------------------
@@ -181,42 +183,87 @@ def compare_chart(frames: dict[str, pd.DataFrame], metric: str = "top-1", split:
 
 # --- sentences for the page -----------------------------------------------------------------------
 
-def chance_note(first: dict, classes: int = 10) -> str:
-    """How the first epoch compares with a uniform guess (markdown)."""
+def chance_note(first: dict, classes: int = 10, n_test: int | None = None) -> str:
+    """How the first epoch compares with a uniform guess (markdown), with the noise of ``n_test`` test images
+    (cnncalc.train.verdicts.chance_band; unknown: 10,000)."""
     lv = chance_levels(classes)
     head = (f"**Chance level.** A net that guesses uniformly over {classes} classes has a loss of "
             f"ln {classes} ≈ {lv['loss']:.3f} (−ln of 1/{classes}), top-1 {lv['top-1']:.0%} and top-5 "
             f"{lv['top-5']:.0%}. ")
     loss, top1 = first.get("test_loss"), first.get("test_top1")
-    if not finite(loss):
+    if not finite(loss) or not finite(top1):
         return head + f"After epoch {first['epoch']} the test loss is not a number: training diverged."
+    n = n_test or verdicts.DEFAULT_TEST_IMAGES
+    band = verdicts.chance_band(classes, n)
     now = f"After epoch {first['epoch']}: test loss {loss:.3f}, test top-1 {top1:.1%} — "
-    if loss > 1.1 * lv["loss"]:
+    noise = (f" (On {n:,} test images chance reads as top-1 up to {band['top1_max']:.1%} and loss "
+             f"{band['loss_min']:.3f}–{band['loss_max']:.3f}: two standard errors.)")
+    if loss > band["loss_max"]:  # above ln K beyond the noise
         verdict = ("**worse than guessing**: the net is confidently wrong, often a sign that the learning rate "
                    "is too high.")
-    elif loss > 0.95 * lv["loss"] and top1 < 1.5 * lv["top-1"]:
-        verdict = ("**still at chance**: the net has not learned anything yet. Normal at the very start; if it "
-                   "stays there, the learning rate is probably too low (or too high).")
+    elif verdicts.at_chance(first, classes, n):
+        verdict = ("**still at chance**: the net has not learned anything measurable yet. Normal at the very "
+                   "start; if it stays there, the learning rate is probably too low (or too high).")
     else:
-        verdict = "**below chance**: the net is learning."
-    return head + now + verdict
+        clear = [what for what, yes in (("the loss below chance", loss < band["loss_min"]),
+                                        ("the top-1 above chance", top1 > band["top1_max"])) if yes]
+        verdict = f"**better than chance** — {' and '.join(clear)} beyond the noise: the net is learning."
+    return head + now + verdict + noise
 
 
 def overfitting_note(summary: dict) -> str:
-    """The overfitting marker in words (markdown); empty without epochs."""
+    """The overfitting marker in words (markdown): the run's verdict (cnncalc.train.verdicts); empty without
+    epochs."""
     if not summary:
         return ""
-    s = summary
-    gaps = (f"Train − test gap at epoch {s['final_epoch']}: top-1 {s['gap_top1'] * 100:+.1f} points, "
-            f"loss {s['gap_loss']:+.3f}.")
-    low = f"The test loss was lowest at epoch {s['min_loss_epoch']} ({s['min_test_loss']:.3f}) and has risen since"
-    if s["overfitting"]:
-        return (f"**Overfitting marker.** {low} while the training loss kept falling: after that epoch the net "
-                f"fits the training images better without generalising better — it overfits. {gaps} Best test "
-                f"top-1: {s['best_top1']:.1%} (epoch {s['best_top1_epoch']}).")
-    if s["test_loss_rose"]:
-        return (f"**Overfitting marker.** {low}, but the training loss has not fallen either: that is not "
-                f"overfitting — the net is not learning steadily (too few steps yet, or a learning rate too high "
-                f"or too low). {gaps}")
-    return (f"**Overfitting marker.** The test loss is lowest at the latest epoch ({s['min_loss_epoch']}, "
-            f"{s['min_test_loss']:.3f}): no sign of overfitting yet. {gaps}")
+    return "**Overfitting marker.** " + summary["verdict"].text
+
+
+# --- the ladder side by side ------------------------------------------------------------------------------
+
+def ladder_frame(lines: dict[str, list[dict]]) -> pd.DataFrame:
+    """One row per (line, epoch, metric): the test top-1 and the test loss of each line's epochs (finite
+    values only); ``line`` is the dict's key (e.g. '3 + random crop 28 + flip · #12')."""
+    rows = [(name, e["epoch"], label, float(e[f"test_{col}"])) for name, epochs in lines.items() for e in epochs
+            for label, col in (("top-1", "top1"), ("loss", "loss")) if finite(e.get(f"test_{col}"))]
+    return pd.DataFrame(rows, columns=["line", "epoch", "metric", "value"])
+
+
+LADDER_COLORS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#b07aa1", "#edc948", "#ff9da7",
+                 "#9c755f", "#bab0ac")  # Tableau 10: step k keeps colour k on every chart
+
+
+def ladder_chart(lines: dict[str, list[dict]], points: list[dict] | None = None, metric: str = "top-1",
+                 classes: int = 10, slots: dict[str, int] | None = None) -> alt.LayerChart:
+    """The ladder side by side: the test top-1 (or loss) per epoch, one line per step (the dict's keys), and
+    the quoted reference results as diamonds at their epoch (``points``: dicts with line, epoch, value, label —
+    a value quoted, never computed). ``slots``: each line's colour number (its step's place in the ladder, so a
+    step has the same colour on the Training page and in every answer); by default the order of the lines."""
+    df = ladder_frame(lines)
+    df = df[df["metric"] == metric]
+    acc = metric != "loss"
+    names = list(lines) + [p["line"] for p in points or () if p["line"] not in lines]
+    slots = slots or {name: i for i, name in enumerate(names)}
+    palette = [LADDER_COLORS[slots.get(name, i) % len(LADDER_COLORS)] for i, name in enumerate(names)]
+    color = alt.Color("line:N", title=None, scale=alt.Scale(domain=names, range=palette),
+                      legend=alt.Legend(orient="top", columns=1, labelLimit=500, symbolType="stroke",
+                                        symbolStrokeWidth=3))
+    y = alt.Y("value:Q", title=f"test {metric}", scale=alt.Scale(domain=[0, 1]) if acc else alt.Scale(zero=True),
+              axis=alt.Axis(format="%") if acc else alt.Axis())
+    fmt = ".1%" if acc else ".3f"
+    x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d"))
+    layers = [alt.Chart(df).mark_line(point=True, strokeWidth=2.5).encode(
+        x=x, y=y, color=color, tooltip=["line:N", "epoch:Q", alt.Tooltip("value:Q", title=f"test {metric}",
+                                                                           format=fmt)])]
+    refs = pd.DataFrame([p for p in points or () if finite(p.get("value"))],
+                        columns=["line", "epoch", "value", "label"])
+    if len(refs):
+        layers.append(alt.Chart(refs).mark_point(shape="diamond", size=160, filled=True, stroke="black",
+                                                 strokeWidth=1).encode(
+            x=x, y=y, color=color, tooltip=["line:N", "label:N", "epoch:Q",
+                                            alt.Tooltip("value:Q", title="quoted", format=fmt)]))
+    level = chance_levels(classes)[metric]
+    label = f"chance: {level:.0%}" if acc else f"chance: ln {classes} ≈ {level:.3f}"
+    title = alt.TitleParams(f"Test {metric} per epoch, step by step",
+                            subtitle="lines: your runs · diamonds: reference results (quoted) · grey: chance")
+    return alt.layer(*layers, _chance_rules({label: level})).properties(title=title, height=PLOT_HEIGHT)

@@ -17,7 +17,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from .config import DEVICES, LADDER, TrainConfig, check_device
+from .config import DEVICES, LADDER, TrainConfig, check_device, cpu_ladder, quick_config
 
 
 class CommandError(Exception):
@@ -36,6 +36,12 @@ def add_parsers(sub) -> None:
     t.add_argument("--lr", type=float, default=d.lr)
     t.add_argument("--device", default=d.device, help=DEVICES)
     t.add_argument("--limit", type=int, help="examples per split (default: all)")
+    t.add_argument("--test-limit", type=int, help="test examples, when fewer than --limit (default: as --limit)")
+    t.add_argument("--max-seconds", type=float, help="time budget in seconds, data loading included: training "
+                                                     "stops in time for the final evaluation (default: none)")
+    t.add_argument("--quick", action="store_true",
+                   help="the quick CPU recipe (config.QUICK): the lab net learning CIFAR-10 in about a minute; "
+                        "options left at their defaults take the recipe's values")
     t.add_argument("--standardize", default=d.standardize, choices=["none", "lab", "train"])
     t.add_argument("--augment", default=d.augment, choices=["none", "cropflip", "padcrop"])
     t.add_argument("--zca", action="store_true", help="ZCA whitening (fast pipeline)")
@@ -49,7 +55,7 @@ def add_parsers(sub) -> None:
     t.add_argument("--batchnorm", action="store_true", help="batch norm after each conv")
     t.add_argument("--pipeline", default=d.pipeline, choices=["fast", "lab"])
     t.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16"],
-                   help="auto: bf16 autocast on CUDA and on CPUs with bf16 units, else fp32")
+                   help="auto: bf16 autocast on CUDA and on CPUs with AMX, else fp32")
     t.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers (lab pipeline)")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--compile", action="store_true", help="torch.compile the model (GPU, long runs)")
@@ -65,6 +71,8 @@ def add_parsers(sub) -> None:
     lad.add_argument("--limit", type=int, help="examples per split (default: all)")
     lad.add_argument("--epochs", type=int, help="override every step's epochs (default: the ladder's 30–100)")
     lad.add_argument("--steps", default=",".join(_step_numbers()), help="which steps, e.g. 1,3")
+    lad.add_argument("--cpu", action="store_true", help="each step scaled to a few minutes on a CPU "
+                                                          "(config.cpu_ladder: 10,000 images, a third of the epochs)")
     lad.add_argument("--data-dir")
     lad.add_argument("--owner", help="record the runs as this student's (default: the teacher's)")
     lad.add_argument("--json", action="store_true")
@@ -110,9 +118,16 @@ def _root(args):
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The TrainConfig of ``train``'s options (every option of the parser is a field of the config)."""
+    """The TrainConfig of ``train``'s options (every option of the parser is a field of the config). With
+    ``--quick``: the quick recipe (:func:`config.quick_config` for ``--data`` and ``--seed``), every option that
+    differs from its default overriding it (an option given at its default cannot be told from one not given)."""
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in known})
+    given = {k: v for k, v in vars(args).items() if k in known}
+    if not getattr(args, "quick", False):
+        return TrainConfig(**given)
+    default = TrainConfig()
+    recipe = quick_config(given["data"], seed=given["seed"])
+    return recipe.replace(**{k: v for k, v in given.items() if v != getattr(default, k)})
 
 
 def require_device(name: str) -> None:
@@ -168,9 +183,11 @@ def _train(args: argparse.Namespace) -> int:
     cfg = _checked(lambda: config_from_args(args))
     root = _root(args)
     store = _open_store(root)
+    from .store import describe
     from .engine import pick_device  # torch: imported once the command is known to run
     with _store_errors(root):
-        run_id = store.start_external(cfg, "", _owner(args), os.getpid(), str(pick_device(cfg.device)))
+        run_id = store.start_external(cfg, "quick recipe · " + describe(cfg) if args.quick else "", _owner(args),
+                                      os.getpid(), str(pick_device(cfg.device)), variant="")
     return _run_here(store, run_id, args.json)
 
 
@@ -289,8 +306,11 @@ def ladder_steps(text: str) -> list[str]:
 def _ladder(args: argparse.Namespace) -> int:
     steps = ladder_steps(args.steps)
     overrides = {} if args.epochs is None else {"epochs": args.epochs}  # 0 is refused by TrainConfig, not ignored
-    configs = {name: _checked(lambda changes=LADDER[name]: TrainConfig(
-        data=args.data, device=args.device, limit=args.limit, **{**changes, **overrides})) for name in steps}
+    if args.limit is not None:
+        overrides["limit"] = args.limit
+    settings = {name: cpu_ladder(LADDER[name]) if args.cpu else LADDER[name] for name in steps}
+    configs = {name: _checked(lambda changes=settings[name]: TrainConfig(
+        data=args.data, device=args.device, **{**changes, **overrides})) for name in steps}
     root = _root(args)
     store = _open_store(root)
     from .engine import pick_device  # torch: imported once the command is known to run
@@ -299,7 +319,7 @@ def _ladder(args: argparse.Namespace) -> int:
     for name, cfg in configs.items():
         with _store_errors(root):
             run_id = store.start_external(cfg, f"ladder {name}", _owner(args), os.getpid(),
-                                          str(pick_device(cfg.device)))
+                                          str(pick_device(cfg.device)), variant="")
         status = execute(store, store.get(run_id))
         epochs = store.epochs(run_id)
         best = max(epochs, key=lambda e: e["test_top1"]) if epochs else None

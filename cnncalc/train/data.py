@@ -174,12 +174,111 @@ def image_folder(root: Path, limit: int | None = None, seed: int = 0) -> ImageDa
     return ImageData(name, tuple(classes), *arrays)
 
 
+PACKED_KEYS = ("bytes", "offsets", "labels")
+DECODE_CHUNK = 512  # images per decoding task: large enough to amortise the task, small enough to spread
+
+
+_PACKED: dict = {}  # the split being decoded, inherited by the forked decoding processes (no copy, no pickle)
+
+
+def _decode_chunk(index: np.ndarray) -> np.ndarray:
+    """Decode the images ``index`` of the packed split in :data:`_PACKED`."""
+    import io
+
+    from PIL import Image
+    blob, offsets = _PACKED["blob"], _PACKED["offsets"]
+    out = []
+    for i in index:
+        with Image.open(io.BytesIO(blob[offsets[i]:offsets[i + 1]].tobytes())) as im:
+            out.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+    sizes = {a.shape for a in out}
+    if len(sizes) > 1:
+        raise DataUnavailable(f"the packed images differ in size ({sorted(sizes)[:3]} …)")
+    return np.stack(out) if out else np.zeros((0, 1, 1, 3), np.uint8)
+
+
+def _decode_packed(z, split: str, limit: int | None, seed: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """One split, decoded by ``workers`` forked processes: a 32×32 JPEG decodes in microseconds, so Python's
+    per-image work dominates and threads (one GIL) would not go faster; processes do, on a many-core machine."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    blob, offsets = z[f"{split}_bytes"], z[f"{split}_offsets"].astype(np.int64)
+    labels = z[f"{split}_labels"].astype(np.int64)
+    if len(offsets) != len(labels) + 1 or offsets[-1] > len(blob) or (np.diff(offsets) <= 0).any():
+        raise DataUnavailable(f"the packed {split} split is inconsistent (offsets vs bytes vs labels)")
+    index = np.arange(len(labels))
+    if limit is not None and limit < len(labels):
+        index = np.sort(np.random.default_rng(seed).permutation(len(labels))[:limit])
+    chunks = [index[i:i + DECODE_CHUNK] for i in range(0, len(index), DECODE_CHUNK)]
+    _PACKED.update(blob=blob, offsets=offsets)
+    try:
+        if workers > 1 and len(chunks) > 1 and "fork" in multiprocessing.get_all_start_methods():
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                parts = list(pool.map(_decode_chunk, chunks))
+        else:
+            parts = [_decode_chunk(c) for c in chunks]
+    finally:
+        _PACKED.clear()
+    x = np.concatenate(parts) if parts else np.zeros((0, 1, 1, 3), np.uint8)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), labels[index]
+
+
+def packed_jpeg(path: Path, limit: int | None = None, seed: int = 0, workers: int | None = None) -> ImageData:
+    """A data set packed in one ``.npz`` of raw JPEG bytes (shared/tools/pack_jpeg.py's format: per split
+    ``<split>_bytes`` (uint8), ``<split>_offsets`` (N + 1 positions) and ``<split>_labels``; an optional
+    ``classes`` array names the labels, CIFAR-10's order otherwise). One file carries 60,000 images to another
+    machine; the images are decoded on ``workers`` threads (all cores by default) and, without a ``limit``,
+    cached as arrays like an ImageFolder tree. Read with ``allow_pickle=False``: an .npz is untrusted input."""
+    path = Path(path)
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DataUnavailable(f"{path.name} is not a readable .npz file ({err})") from None
+    try:
+        return _packed(z, path, limit, seed, workers)
+    except ValueError as err:  # an object array (it would need pickle) or a damaged member
+        raise DataUnavailable(f"{path.name} is not a readable packed image set ({err})") from None
+    finally:
+        z.close()
+
+
+def _packed(z, path: Path, limit: int | None, seed: int, workers: int | None) -> ImageData:
+    """The arrays of an opened packed file: from the cache when decoded before, else decoded (and cached)."""
+    missing = [f"{s}_{k}" for s in ("train", "test") for k in PACKED_KEYS if f"{s}_{k}" not in z.files]
+    if missing:
+        raise DataUnavailable(f"{path.name} is not a packed image set: it lacks {', '.join(missing)}")
+    classes = tuple(str(c) for c in z["classes"]) if "classes" in z.files else CIFAR10_CLASSES
+    name = "cifar10" if classes == CIFAR10_CLASSES else path.stem
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    cached = cache_dir() / f"packed-{key}"
+    files = [cached / f"{n}.npy" for n in ("train_x", "train_y", "test_x", "test_y")]
+    if limit is None and all(f.exists() for f in files):
+        return ImageData(name, classes, *[np.load(f, allow_pickle=False) for f in files])
+    workers = workers or max(1, os.cpu_count() or 1)
+    arrays = [*_decode_packed(z, "train", limit, seed, workers), *_decode_packed(z, "test", limit, seed + 1,
+                                                                                  workers)]
+    if limit is None:
+        cached.mkdir(parents=True, exist_ok=True)
+        for f, a in zip(files, arrays):
+            tmp = f.with_suffix(".tmp.npy")
+            np.save(tmp, a, allow_pickle=False)
+            tmp.replace(f)  # atomic: a killed decode never leaves a half-written cache
+    return ImageData(name, classes, *arrays)
+
+
 def class_names(source: str) -> tuple[str, ...]:
     """The label names of a data source, without loading its images."""
     if source == "synthetic":
         return synthetic(1, 1).classes
     if source == "mnist":
         return tuple(str(d) for d in range(10))
+    if source.endswith(".npz") and Path(source).is_file():
+        try:
+            with np.load(source, allow_pickle=False) as z:
+                return tuple(str(c) for c in z["classes"]) if "classes" in z.files else CIFAR10_CLASSES
+        except (OSError, ValueError):
+            return CIFAR10_CLASSES
     folder = Path(source) / "train"
     if source != "cifar10" and folder.is_dir():
         return tuple(sorted(d.name for d in folder.iterdir() if d.is_dir()))
@@ -187,7 +286,8 @@ def class_names(source: str) -> tuple[str, ...]:
 
 
 def load(source: str, limit: int | None = None, seed: int = 0) -> ImageData:
-    """``cifar10`` | ``mnist`` | ``synthetic`` | a path to an ImageFolder tree; ``limit`` examples per split."""
+    """``cifar10`` | ``mnist`` | ``synthetic`` | a path to an ImageFolder tree or a packed ``.npz``
+    (:func:`packed_jpeg`); ``limit`` examples per split."""
     if source == "synthetic":
         n = limit or 5000
         data = synthetic(n_train=n, n_test=max(n // 5, 200) if limit else 1000, seed=seed)
@@ -195,8 +295,11 @@ def load(source: str, limit: int | None = None, seed: int = 0) -> ImageData:
         data = _torchvision(source, cache_dir() / "datasets")
     elif Path(source).is_dir():
         return image_folder(Path(source), limit, seed)
+    elif source.endswith(".npz") and Path(source).is_file():
+        return packed_jpeg(Path(source), limit, seed)
     else:
-        raise DataUnavailable(f"unknown data source {source!r}: use cifar10, mnist, synthetic or a folder path")
+        raise DataUnavailable(f"unknown data source {source!r}: use cifar10, mnist, synthetic, an ImageFolder "
+                              "folder or a packed .npz file")
     tx, ty = _subset(data.train_x, data.train_y, limit, seed)
     vx, vy = _subset(data.test_x, data.test_y, limit, seed + 1)
     return ImageData(data.name, data.classes, tx, ty, vx, vy)

@@ -4,7 +4,8 @@ Two input pipelines share one loop:
 
 * ``fast`` — the whole dataset on the device as uint8; crop, flip and normalisation done there on whole
   batches; no DataLoader, no per-step host sync (metrics accumulate on the device and are read every
-  ``progress_every`` steps); bf16 autocast and channels_last on CUDA and on CPUs with bf16 units (airbench).
+  ``progress_every`` steps); channels_last on CUDA and CPUs, bf16 autocast on CUDA and on CPUs with AMX
+  (airbench; :func:`use_bf16`, :func:`use_channels_last`).
 * ``lab`` — the lab's own pipeline: torchvision transforms on PIL images through a DataLoader.
 
 Train metrics are averaged over the epoch's batches (as the lab computes them); test metrics over the
@@ -18,9 +19,12 @@ and reaches the same weights as a run that never stopped (same device).
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -29,12 +33,19 @@ import torch.nn.functional as F
 
 from ..pytorch.bridge import build_model
 from ..train import data as datasets
-from .config import LAB_MEAN, LAB_STD, TrainConfig, model_spec
+from .config import LAB_MEAN, LAB_STD, TrainConfig, cpu_has_amx, cpu_has_bf16, model_spec  # noqa: F401
 
 CROP = 28  # RandomCrop / CenterCrop size of the lab's augmentation step
 PAD = 4    # zero padding of the "padcrop" augmentation (pad 4, random 32×32 crop: the common CIFAR recipe)
 CHECKPOINT_SECONDS = 10.0  # at most one checkpoint per this many seconds (fast GPU epochs are not slowed)
 STATE_FORMAT = 1           # version of the resume state's layout
+EVAL_BATCH = 1000          # test images per forward pass of the evaluation
+
+# The phases of a run, in the order they come (``on_phase``); "training" and "evaluating" alternate per epoch.
+LOADING, BUILDING, WARMING_UP, TRAINING, EVALUATING = (
+    "loading data", "building the network", "first epoch: warming up", "training", "evaluating")
+PHASES = (LOADING, BUILDING, WARMING_UP, TRAINING, EVALUATING)
+BUILT_IN = ("cifar10", "mnist", "synthetic")  # data sources that are names, not folders
 
 
 class Diverged(RuntimeError):
@@ -82,9 +93,17 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std of uint8 images scaled to [0, 1] — of the training set only, so that no
-    information from the test set leaks into training."""
-    xf = x.reshape(x.shape[0], x.shape[1], -1).astype(np.float64) / 255
-    return tuple(xf.mean(axis=(0, 2)).tolist()), tuple(xf.std(axis=(0, 2)).tolist())
+    information from the test set leaks into training. Computed exactly from each channel's histogram of the 256
+    values (two-pass formula over the bins): 10 ms for 5,000 CIFAR images, where float64 arrays took 2 s."""
+    means, stds = [], []
+    for c in range(x.shape[1]):
+        counts = np.bincount(np.ascontiguousarray(x[:, c]).reshape(-1), minlength=256).astype(np.float64)
+        values = np.arange(256, dtype=np.float64) / 255
+        n = counts.sum()
+        mean = float(counts @ values / n)
+        means.append(mean)
+        stds.append(float(np.sqrt(counts @ (values - mean) ** 2 / n)))
+    return tuple(means), tuple(stds)
 
 
 def fit_zca(x: torch.Tensor, eps: float = 1e-2) -> torch.Tensor:
@@ -249,21 +268,20 @@ def evaluate(model, batches, batch_size: int = 1000, bf16: bool = False) -> tupl
     return loss.item() / n, c1.item() / n, c5.item() / n
 
 
-def cpu_has_bf16() -> bool:
-    """AVX512-BF16 or AMX: bf16 matmuls/convs run about twice as fast as fp32 there (measured on the 2-core
-    Xeon of docs/BENCHMARKS.md); elsewhere bf16 on the CPU is emulated and slower."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
+    """bf16 autocast: as asked, or with ``precision="auto"`` in the fast pipeline on CUDA and on CPUs with AMX
+    (:func:`config.cpu_has_amx`: where it was measured to pay; not with AVX512-BF16 alone)."""
     if cfg.precision != "auto":
         return cfg.precision == "bf16"
-    return cfg.pipeline == "fast" and (device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()))
+    return cfg.pipeline == "fast" and (device.type == "cuda" or (device.type == "cpu" and cpu_has_amx()))
+
+
+def use_channels_last(cfg: TrainConfig, device: torch.device, bf16: bool) -> bool:
+    """channels_last in the fast pipeline on CUDA and on CPUs, whatever the precision. Measured on the CPUs of
+    docs/BENCHMARKS.md: with bf16 it halves the step on the AMX Xeon; in fp32 an epoch of the lab net is 1.2–1.3×
+    faster on the AVX512-BF16 Xeon (NCHW max pooling is slow there) and unchanged on the AMD EPYC. (``bf16`` is
+    kept for callers that choose by it: the rule no longer needs it.)"""
+    return cfg.pipeline == "fast" and device.type in ("cuda", "cpu")
 
 
 def _autocast(device: torch.device, enabled: bool):
@@ -291,6 +309,61 @@ class Session:
     optimizer: torch.optim.Optimizer
     schedule: object | None
     notes: list[str]
+
+
+def cached_folder(root: Path) -> Path | None:
+    """The folder where :func:`data.image_folder` keeps the full decode of the ImageFolder tree ``root``, when all
+    four arrays are there; None otherwise. The same key as data.image_folder (the tree's resolved path and its
+    per-class file counts; tests/test_quick_recipe.py checks the two agree): directory entries only, no decode."""
+    classes = sorted(d.name for d in (root / "train").iterdir() if d.is_dir())
+    listing = "|".join(f"{s}/{c}:{len(os.listdir(root / s / c))}" for s in ("train", "test") for c in classes
+                       if (root / s / c).is_dir())
+    key = hashlib.sha256(f"{root.resolve()}|{listing}".encode()).hexdigest()[:16]
+    folder = datasets.cache_dir() / f"folder-{key}"
+    names = ("train_x", "train_y", "test_x", "test_y")
+    return folder if all((folder / f"{n}.npy").is_file() for n in names) else None
+
+
+def _split(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """data.load's seeded subset, of arrays that may be memory-mapped: only the chosen rows are read (a memory
+    map is copied into memory: the tensors made from it must be writable)."""
+    if limit is None or limit >= len(y):
+        return tuple(a if type(a) is np.ndarray else np.array(a) for a in (x, y))
+    idx = np.sort(np.random.default_rng(seed).permutation(len(y))[:limit])
+    return x[idx], y[idx]
+
+
+def load_data(cfg: TrainConfig) -> datasets.ImageData:
+    """The run's images: ``limit`` training examples (seed) and ``test_limit`` test examples (seed + 1), else
+    ``limit`` of them — the seeded subsets of :func:`data.load`, whose images they are.
+
+    An ImageFolder tree whose full decode is cached is read from the cache, memory-mapped, and only the chosen
+    rows are copied (the same images as decoding the chosen files: same listing, same draw) — 10,000 CIFAR-10
+    images in ~0.1 s instead of ~3 s of JPEG decoding; without the cache only the chosen files of each split are
+    decoded (a limit never decodes the whole tree)."""
+    test_limit = cfg.test_limit or cfg.limit
+    root = Path(cfg.data)
+    if cfg.data in BUILT_IN or not root.is_dir() or not (root / "train").is_dir():
+        data = datasets.load(cfg.data, cfg.limit, cfg.seed)  # names, and data.load's own messages
+        if cfg.test_limit and cfg.test_limit < len(data.test_y):  # (fewer test images than training ones)
+            data = datasets.ImageData(data.name, data.classes, data.train_x, data.train_y,
+                                      *_split(data.test_x, data.test_y, cfg.test_limit, cfg.seed + 1))
+        return data
+    classes = tuple(sorted(d.name for d in (root / "train").iterdir() if d.is_dir()))
+    name = "cifar10" if classes == datasets.CIFAR10_CLASSES else root.name
+    cached = cached_folder(root)
+    if cached is not None:
+        arrays = [np.load(cached / f"{n}.npy", mmap_mode="r", allow_pickle=False)
+                  for n in ("train_x", "train_y", "test_x", "test_y")]
+    elif cfg.limit is None or test_limit is None:  # a whole split: decode the tree once, and cache it
+        full = datasets.load(cfg.data)
+        arrays = [full.train_x, full.train_y, full.test_x, full.test_y]
+    else:  # both splits limited: decode the chosen files only
+        return datasets.ImageData(name, classes, *datasets._decode_folder(root / "train", list(classes), cfg.limit,
+                                                                          cfg.seed),
+                                  *datasets._decode_folder(root / "test", list(classes), test_limit, cfg.seed + 1))
+    return datasets.ImageData(name, classes, *_split(*arrays[:2], cfg.limit, cfg.seed),
+                              *_split(*arrays[2:], test_limit, cfg.seed + 1))
 
 
 def _normalization(cfg: TrainConfig, data: datasets.ImageData, notes: list[str]):
@@ -324,11 +397,17 @@ def _batches(cfg: TrainConfig, data: datasets.ImageData, device, mean, std, chan
 
 
 def prepare(cfg: TrainConfig, data: datasets.ImageData | None = None,
-            on_start: Callable[[str, tuple, tuple, tuple], None] | None = None) -> Session:
-    """Load the data, build the network (seeded), its batches, optimiser and schedule;
-    ``on_start(spec, input_shape, mean, std)`` once the network and normalisation are known."""
+            on_start: Callable[[str, tuple, tuple, tuple], None] | None = None,
+            on_phase: Callable[[str], None] | None = None) -> Session:
+    """Load the data (:func:`load_data`, unless given), build the network (seeded), its batches, optimiser and
+    schedule; ``on_start(spec, input_shape, mean, std)`` once the network and normalisation are known,
+    ``on_phase(name)`` as each part begins (:data:`LOADING`, :data:`BUILDING`)."""
     device = pick_device(cfg.device)
-    data = data or datasets.load(cfg.data, cfg.limit, cfg.seed)
+    if on_phase:
+        on_phase(LOADING)
+    data = data or load_data(cfg)
+    if on_phase:
+        on_phase(BUILDING)
     notes: list[str] = []
     mean, std = _normalization(cfg, data, notes)
     c, h, w = data.shape
@@ -339,26 +418,42 @@ def prepare(cfg: TrainConfig, data: datasets.ImageData | None = None,
         on_start(spec, input_shape, mean, std)
     model = build_model(spec, input_shape).to(device)
     bf16 = use_bf16(cfg, device)
-    # channels_last: on CUDA, and with bf16 on the CPU (oneDNN's bf16 kernels: 2× per step on the 2-core Xeon of
-    # docs/BENCHMARKS.md; in fp32 on the CPU it is slower, so not then)
-    channels_last = cfg.pipeline == "fast" and (device.type == "cuda" or bf16)
+    channels_last = use_channels_last(cfg, device, bf16)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     net = torch.compile(model) if cfg.compile else model
     train_b, test_b = _batches(cfg, data, device, mean, std, channels_last)
     steps = train_b.steps(cfg.batch_size)
-    if bf16:
-        notes.append("bf16 autocast" + (", channels_last" if channels_last else "") + " (fast pipeline)")
+    if bf16 or channels_last:
+        notes.append(", ".join(["bf16 autocast"] * bf16 + ["channels_last"] * channels_last) + " (fast pipeline)")
     opt, sched = make_optimizer(cfg, model, steps)
     return Session(cfg, device, data, spec, input_shape, mean, std, model, net, train_b, test_b, steps, bf16, opt,
                    sched, notes)
 
 
+class Budget:
+    """A run's time budget (``max_seconds``), counted from the start of :func:`train` — data loading included.
+    Training stops at a progress point once the elapsed time plus ``reserve`` (the last evaluation's seconds:
+    the final one still has to run) reaches it, so the run ends about on time with a tested model."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds, self.start, self.reserve, self.hit = seconds, time.monotonic(), 0.0, False
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def spent(self) -> bool:
+        self.hit = self.hit or (self.seconds is not None and self.elapsed() + self.reserve >= self.seconds)
+        return self.hit
+
+
 def train_epoch(s: Session, epoch: int, every: int,
                 on_progress: Callable[[int, int, int, float], None] | None = None,
-                should_stop: Callable[[], bool] | None = None) -> tuple[list[float], float, float]:
+                should_stop: Callable[[], bool] | None = None,
+                budget: Budget | None = None) -> tuple[list[float], float, float]:
     """One pass over the training set: (per-step losses, mean top-1, mean top-5). Metrics stay on the device;
-    the host reads the running loss once every ``every`` steps (and asks ``should_stop`` then)."""
+    the host reads the running loss once every ``every`` steps (and asks ``should_stop`` then). When the
+    ``budget`` is spent at such a point the pass ends there: the values are those of the steps taken."""
     cfg, device = s.cfg, s.device
     s.model.train()
     losses = torch.zeros(s.steps, device=device)
@@ -383,6 +478,9 @@ def train_epoch(s: Session, epoch: int, every: int,
                 on_progress(epoch, step + 1, s.steps, running)
             if should_stop and should_stop():
                 raise Cancelled(f"stopped at epoch {epoch}, step {step + 1}")
+            if budget is not None and budget.spent():
+                done = step + 1
+                return losses[:done].tolist(), top1[:done].mean().item(), top5[:done].mean().item()
     return losses.tolist(), top1.mean().item(), top5.mean().item()
 
 
@@ -425,45 +523,124 @@ def restore(s: Session, state: dict) -> int:
     return epoch
 
 
+def _batch_sizes(n: int, batch: int) -> list[int]:
+    """The batch sizes one pass over ``n`` examples in batches of ``batch`` uses: the full one, and the tail."""
+    return sorted({min(batch, n), n % batch} - {0}, reverse=True)
+
+
+def warm_up(s: Session) -> float:
+    """Run every shape of the coming epoch once, on zeros, through a copy of the network — a training step
+    (forward, backward) at each training batch size (the full batch and the epoch's last, smaller one) and a
+    forward pass at each evaluation batch size — so that oneDNN's kernels for those shapes are created and the
+    allocator holds its blocks before the first epoch's clock starts (why, and what it changes: docs/BENCHMARKS.md,
+    "First epoch"; without the evaluation's pass the first epoch stayed up to 1.2× the later ones). The run's own
+    weights, optimiser and random streams are untouched (a copy of the network; the global RNG forked), so a run
+    trains the same numbers with or without it. Seconds it took; nothing is done for a compiled network
+    (compiling is its own first cost)."""
+    if s.cfg.compile:
+        return 0.0
+    t0 = time.perf_counter()
+    model = copy.deepcopy(s.model)
+    fmt = torch.channels_last if _channels_last(s.model) else torch.contiguous_format
+    devices = [s.device.index or 0] if s.device.type == "cuda" else []
+
+    def zeros(b: int) -> torch.Tensor:
+        return torch.zeros((b, *s.input_shape), device=s.device).contiguous(memory_format=fmt)
+    with torch.random.fork_rng(devices=devices):
+        model.train()
+        for b in _batch_sizes(len(s.data.train_y), s.cfg.batch_size):
+            with _autocast(s.device, s.bf16):
+                logits = model(zeros(b)).float()
+            F.cross_entropy(logits, torch.zeros(b, dtype=torch.long, device=s.device)).backward()
+        model.eval()
+        with torch.no_grad(), _autocast(s.device, s.bf16):
+            for b in _batch_sizes(len(s.data.test_y), EVAL_BATCH):
+                model(zeros(b))
+    if s.device.type == "cuda":
+        torch.cuda.synchronize(s.device)
+    return time.perf_counter() - t0
+
+
+def _channels_last(model: torch.nn.Module) -> bool:
+    weight = next((p for p in model.parameters() if p.dim() == 4), None)
+    return weight is not None and weight.is_contiguous(memory_format=torch.channels_last) and \
+        not weight.is_contiguous()
+
+
+def _run_epoch(s: Session, epoch: int, every: int, on_progress, should_stop, budget: Budget,
+               phase: Callable[[str], None]) -> EpochRecord:
+    """One epoch: train (until the budget is spent, at most), evaluate, step a per-epoch schedule."""
+    t0 = time.perf_counter()
+    lr = s.optimizer.param_groups[0]["lr"]
+    phase(TRAINING)
+    batch_losses, top1, top5 = train_epoch(s, epoch, every, on_progress, should_stop, budget)
+    train_loss = float(np.mean(batch_losses))
+    _check_finite(train_loss, s.cfg, epoch, len(batch_losses), len(s.data.classes))
+    phase(EVALUATING)
+    t1 = time.perf_counter()
+    test_loss, test1, test5 = evaluate(s.net, s.test_batches, EVAL_BATCH, bf16=s.bf16)
+    budget.reserve = time.perf_counter() - t1
+    if s.schedule is not None and s.cfg.schedule != "onecycle":
+        s.schedule.step()
+    return EpochRecord(epoch, train_loss, top1, top5, test_loss, test1, test5, lr, time.perf_counter() - t0,
+                       tuple(batch_losses))
+
+
+def _phases(on_phase: Callable[[str], None] | None) -> Callable[[str], None]:
+    """``on_phase`` called only when the phase changes (training and evaluating alternate every epoch)."""
+    last = [""]
+
+    def report(name: str) -> None:
+        if on_phase and name != last[0]:
+            last[0] = name
+            on_phase(name)
+    return report
+
+
 def train(cfg: TrainConfig, data: datasets.ImageData | None = None,
           on_epoch: Callable[[EpochRecord], None] | None = None,
           on_progress: Callable[[int, int, int, float], None] | None = None,
           should_stop: Callable[[], bool] | None = None, progress_every: int | None = None,
           on_start: Callable[[str, tuple, tuple, tuple], None] | None = None, resume: dict | None = None,
           on_checkpoint: Callable[[int, dict], None] | None = None,
-          checkpoint_seconds: float = CHECKPOINT_SECONDS) -> TrainResult:
+          checkpoint_seconds: float = CHECKPOINT_SECONDS,
+          on_phase: Callable[[str], None] | None = None) -> TrainResult:
     """Train ``cfg``; ``on_epoch(record)`` after each epoch, ``on_progress(epoch, step, steps, mean loss)``
     every ``progress_every`` steps, where ``should_stop()`` is also asked (→ :class:`Cancelled`; it is asked
-    at each epoch's end too, except that a run whose last epoch has ended is done); ``on_start(spec, input_shape, mean, std)`` once the network and normalisation are
-    known. ``resume``: a :func:`capture` state of this config — training continues at the epoch after it, and
-    ``records`` holds the new epochs only. ``on_checkpoint(epoch, state)`` at an epoch's end when
+    at each epoch's end too, except that a run whose last epoch has ended is done); ``on_start(spec,
+    input_shape, mean, std)`` once the network and normalisation are known; ``on_phase(name)`` at each change
+    of :data:`PHASES`. ``resume``: a :func:`capture` state of this config — training continues at the epoch
+    after it, and ``records`` holds the new epochs only. ``on_checkpoint(epoch, state)`` at an epoch's end when
     ``checkpoint_seconds`` have passed since the last one, after the last epoch, and when stopping: time-based,
-    so that fast epochs are not slowed by writing files."""
-    s = prepare(cfg, data, on_start)
+    so that fast epochs are not slowed by writing files. With ``cfg.max_seconds`` (:class:`Budget`) the run
+    ends, done, when its time is spent: the epoch in progress is cut there, evaluated and recorded, and a note
+    says so."""
+    budget, phase = Budget(cfg.max_seconds), _phases(on_phase)
+    s = prepare(cfg, data, on_start, phase)
     first = restore(s, resume) + 1 if resume is not None else 1
     every = progress_every or (100 if s.device.type == "cuda" else 10)
-    classes = len(s.data.classes)
+    if first <= cfg.epochs:
+        phase(WARMING_UP)
+        warm_up(s)
     records: list[EpochRecord] = []
     saved = time.monotonic()
     for epoch in range(first, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        lr = s.optimizer.param_groups[0]["lr"]
-        batch_losses, top1, top5 = train_epoch(s, epoch, every, on_progress, should_stop)
-        train_loss = float(np.mean(batch_losses))
-        _check_finite(train_loss, cfg, epoch, s.steps, classes)
-        test_loss, test1, test5 = evaluate(s.net, s.test_batches, bf16=s.bf16)
-        if s.schedule is not None and cfg.schedule != "onecycle":
-            s.schedule.step()
-        record = EpochRecord(epoch, train_loss, top1, top5, test_loss, test1, test5, lr, time.perf_counter() - t0,
-                             tuple(batch_losses))
+        record = _run_epoch(s, epoch, every, on_progress, should_stop, budget, phase)
         records.append(record)
         if on_epoch:
             on_epoch(record)
-        _check_finite(test_loss, cfg, epoch, s.steps, classes)  # after recording: the diverged epoch stays visible
+        _check_finite(record.test_loss, cfg, epoch, s.steps, len(s.data.classes))  # the diverged epoch is kept
+        last = epoch == cfg.epochs or budget.spent()
         stop = bool(should_stop and should_stop())
-        if on_checkpoint and (stop or epoch == cfg.epochs or time.monotonic() - saved >= checkpoint_seconds):
+        if on_checkpoint and (stop or last or time.monotonic() - saved >= checkpoint_seconds):
             on_checkpoint(epoch, capture(s, epoch))
             saved = time.monotonic()
-        if stop and epoch < cfg.epochs:  # after the last epoch there is nothing left to stop: the run is done
+        if last:  # after the last epoch there is nothing left to stop: the run is done
+            break
+        if stop:
             raise Cancelled(f"stopped after epoch {epoch}")
+    if budget.hit:
+        steps = len(records[-1].batch_losses) if records else 0
+        s.notes.append(f"time budget of {cfg.max_seconds:g} s reached in epoch {records[-1].epoch if records else 0} "
+                       f"(step {steps} of {s.steps}; {budget.elapsed():.0f} s in all): training stopped there")
     return TrainResult(s.model, records, s.spec, s.input_shape, s.mean, s.std, str(s.device), s.data.classes, s.notes)

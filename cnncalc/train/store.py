@@ -13,16 +13,23 @@ to trust the queue lives here, so that the app, the CLI and the demos share one 
   "interrupted" at the next :meth:`RunStore.heal`, which the page calls on every refresh;
 * **checkpoints** — weights (safetensors) and a resume state (torch.save of tensors and plain values only,
   read back with ``weights_only=True``) written atomically, so an interrupted run can be resumed;
-* **a schema version** — ``PRAGMA user_version``; an older store is migrated in place, its runs kept.
+* **a schema version** — ``PRAGMA user_version``; an older store is migrated in place, its runs kept;
+* **one CPU shared by a class** — :meth:`RunStore.identical` offers a finished run of the same experiment
+  (``enqueue(..., reuse=True)`` returns it instead of queueing a copy), :meth:`RunStore.queue_places` gives each
+  queued run its place in the worker's fair-share order and an estimated wait, and a running run records its
+  phase (engine.PHASES) for the page.
 
 This module imports no torch at import time (the server's limits and the app read it cheaply).
 """
 from __future__ import annotations
 
 import fcntl
+import heapq
 import json
+import math
 import os
 import sqlite3
+import statistics
 import threading
 import time
 from contextlib import contextmanager
@@ -32,14 +39,15 @@ from typing import Iterator
 
 from ..server.identity import Identity
 from ..server.limits import Limits
-from .config import TrainConfig
+from .config import TrainConfig, experiment_key
 
 ACTIVE = ("queued", "running")
 FINISHED = ("done", "diverged", "cancelled", "failed", "interrupted", "stopped")
 RESUMABLE = ("interrupted", "stopped", "cancelled")  # a checkpoint may be kept; the config was fine
 HEARTBEAT_SECONDS = 2.0  # a training process beats this often, from its own thread
 STALE_SECONDS = 10.0     # a running run whose process has not beaten for this long is presumed dead
-SCHEMA_VERSION = 1       # PRAGMA user_version; 0 is the first store (no owner_name, no resume state)
+SCHEMA_VERSION = 2       # PRAGMA user_version; 0: the first store (no owner_name, no resume state); 1: no phase,
+                         # experiment key or start time
 DATASET_SIZES = {"cifar10": 50_000, "mnist": 60_000}  # training examples of the built-in sets
 SYNTHETIC_DEFAULT = (5000, 1000)  # data.load("synthetic") without a limit: (train, test) images
 FOLDER_COUNT_CAP = 10_000_000  # files counted at most in an ImageFolder tree (the count is then a lower bound)
@@ -65,7 +73,10 @@ CREATE TABLE IF NOT EXISTS runs (
     normalization TEXT,
     owner_name TEXT NOT NULL DEFAULT '',
     resume_epoch INTEGER NOT NULL DEFAULT 0,
-    resume_state TEXT
+    resume_state TEXT,
+    phase TEXT NOT NULL DEFAULT '',
+    experiment TEXT,
+    started REAL
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id INTEGER NOT NULL REFERENCES runs(id),
@@ -77,9 +88,13 @@ CREATE TABLE IF NOT EXISTS epochs (
 );
 """
 # Columns added since version 0, in order: (name, declaration) — identifiers from this file only.
+# Version 2: the phase of a running run (engine.PHASES), the experiment key (config.experiment_key; NULL: never
+# offered as identical — every run recorded before version 2, whose origin is unknown) and when it started running.
 ADDED_COLUMNS = (("owner_name", "TEXT NOT NULL DEFAULT ''"), ("resume_epoch", "INTEGER NOT NULL DEFAULT 0"),
-                 ("resume_state", "TEXT"))
-INDEXES = ("CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, owner)",)
+                 ("resume_state", "TEXT"), ("phase", "TEXT NOT NULL DEFAULT ''"), ("experiment", "TEXT"),
+                 ("started", "REAL"))
+INDEXES = ("CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, owner)",
+           "CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, status)")
 
 
 class NotAllowed(PermissionError):
@@ -117,6 +132,8 @@ class Run:
     resume_epoch: int = 0       # the epoch the resume state continues after (0: none)
     resume_state: str | None = None
     config_error: str = ""      # why the stored config cannot be read ("" when it can)
+    phase: str = ""             # what a running run is doing (engine.PHASES); "" when it is not running
+    started: float | None = None  # when it last started running (time.time()); None while queued
 
     @property
     def finished(self) -> bool:
@@ -139,6 +156,18 @@ class Health:
     def needs_worker(self) -> bool:
         """Queued runs wait and no worker serves them: start one (``worker.ensure_worker``)."""
         return self.queued > 0 and not self.worker_alive
+
+
+@dataclass(frozen=True)
+class QueuePlace:
+    """Where a queued run stands in the worker's real claim order (:meth:`RunStore.claim`: owners with fewer runs
+    started first, then the oldest), and about how long it waits (:meth:`RunStore.queue_places` says how)."""
+    run_id: int
+    position: int               # 1: the next run the worker takes
+    ahead: tuple[int, ...]      # the runs it waits for: the worker's running run, then the queued runs before it
+    wait_seconds: float         # estimated seconds until the worker takes it
+    measured: bool              # every run ahead was estimated from measured runs; False: some by their time
+                                # limit, so the wait is an upper bound ("at most")
 
 
 def as_identity(owner: Identity | str) -> Identity:
@@ -208,7 +237,8 @@ class RunStore:
             for name, declaration in ADDED_COLUMNS:
                 if name not in have:
                     db.execute(f"ALTER TABLE runs ADD COLUMN {name} {declaration}")
-            db.execute("UPDATE runs SET owner_name = owner WHERE owner_name = ''")  # the old id was its name
+            if version < 1:
+                db.execute("UPDATE runs SET owner_name = owner WHERE owner_name = ''")  # the old id was its name
             for statement in INDEXES:
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {int(SCHEMA_VERSION)}")  # a pragma takes no parameters
@@ -231,28 +261,61 @@ class RunStore:
                    heartbeat=d["heartbeat"], cancel=bool(d["cancel"]), progress=d["progress"] or 0.0,
                    checkpoint=d["checkpoint"], normalization=_json(d["normalization"], dict),
                    owner_name=d.get("owner_name") or "", resume_epoch=d.get("resume_epoch") or 0,
-                   resume_state=d.get("resume_state"), config_error=error)
+                   resume_state=d.get("resume_state"), config_error=error, phase=d.get("phase") or "",
+                   started=d.get("started"))
 
     # --- queue --------------------------------------------------------------------------------
     def enqueue(self, cfg: TrainConfig, name: str = "", owner: Identity | str = "",
-                limits: Limits | None = None) -> int:
+                limits: Limits | None = None, reuse: bool = False) -> int:
         """Queue ``cfg`` for ``owner``; with ``limits``, refuse (:class:`QuotaExceeded`) a run larger than they
         allow (:func:`check_run_size`) or one more than ``queued_runs_per_owner`` runs queued or running for
         this owner — counted and inserted in one BEGIN IMMEDIATE transaction, so a browser firing 30 requests
         at once gets exactly the quota. The teacher is exempt from the per-owner count only (the class's
         demonstrations queue several runs), not from the size limits. Without ``limits`` nothing is checked
-        (the CLI, which acts as the teacher, and tests)."""
-        return self._insert(cfg, name, as_identity(owner), limits, "queued")
+        (the CLI, which acts as the teacher, and tests).
+
+        ``reuse``: when the same experiment is already in the store — done, or else queued or running
+        (:meth:`identical` with ``active=True``) — its id is returned and nothing is inserted or counted: a class
+        that presses "Quick demo" together trains it once and everybody watches that run (whoever owns it). The
+        page asks the student first (:meth:`identical`) and passes ``reuse`` only when they accept."""
+        if reuse:
+            same = self.identical(cfg, active=True)
+            if same is not None:
+                return same.id
+        return self._insert(cfg, name, as_identity(owner), limits, "queued", key=experiment_key(cfg))
 
     def start_external(self, cfg: TrainConfig, name: str, owner: Identity | str, pid: int, device: str,
-                       limits: Limits | None = None) -> int:
+                       limits: Limits | None = None, variant: str | None = None) -> int:
         """Record a run that this process trains itself (a demo, the CLI): inserted as 'running', so no
         worker can take it; the same checks as :meth:`enqueue` with ``limits``. Beat with :meth:`keep_alive`
-        while training, or the run is declared dead after :data:`STALE_SECONDS`."""
-        return self._insert(cfg, name, as_identity(owner), limits, "running", pid, device)
+        while training, or the run is declared dead after :data:`STALE_SECONDS`. ``variant``: what the caller
+        does beyond ``cfg`` ("" for nothing: the CLI trains the config as it is; the demos page names its
+        pixel shuffle and test subset) — part of the run's experiment key, so that :meth:`identical` can offer
+        it; None (the default): the caller's data or network may differ from ``cfg`` in ways the config does
+        not say, so the run is never offered as identical."""
+        key = experiment_key(cfg, variant) if variant is not None else None
+        return self._insert(cfg, name, as_identity(owner), limits, "running", pid, device, key)
+
+    def identical(self, cfg: TrainConfig, variant: str = "", active: bool = False) -> Run | None:
+        """The most recent run of the same experiment as ``cfg`` (:func:`config.experiment_key`: equal data,
+        network, optimisation settings and seed; device, pipeline, precision, workers and compile do not count)
+        whose status is "done" — with ``active``, failing that, the most recent queued or running one. One
+        indexed query: cheap enough for every refresh. Runs recorded before schema version 2, and external
+        runs recorded without a ``variant``, have no key and are never offered."""
+        key = experiment_key(cfg, variant)
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM runs WHERE experiment=? AND status IN ('done', 'queued', 'running') "
+                              "ORDER BY status='done' DESC, id DESC" if active else
+                              "SELECT * FROM runs WHERE experiment=? AND status='done' ORDER BY id DESC",
+                              (key,)).fetchall()
+        for row in rows:
+            run = self._run(row)
+            if not run.config_error and run.status in ("done", "queued", "running"):
+                return run
+        return None
 
     def _insert(self, cfg: TrainConfig, name: str, who: Identity, limits: Limits | None, status: str,
-                pid: int | None = None, device: str = "") -> int:
+                pid: int | None = None, device: str = "", key: str | None = None) -> int:
         if limits is not None:
             check_run_size(cfg, limits)  # reads no row: before the write lock (an ImageFolder count takes time)
         now = time.time()
@@ -260,9 +323,9 @@ class RunStore:
             if limits is not None and not who.teacher:
                 _check_owner_quota(db, who.id, limits)
             cur = db.execute("INSERT INTO runs (name, owner, owner_name, created, updated, config, status, "
-                             "worker_pid, heartbeat, device) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                             "worker_pid, heartbeat, device, experiment, started) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                              (name or describe(cfg), who.id, who.name, now, now, cfg.to_json(), status, pid,
-                              now if pid is not None else None, device))
+                              now if pid is not None else None, device, key, now if status == "running" else None))
             return int(cur.lastrowid)
 
     def claim(self, pid: int, device: str, run_id: int | None = None) -> Run | None:
@@ -289,8 +352,8 @@ class RunStore:
                            (unreadable(error), now, row["id"]))
                 if run_id is not None:
                     return None
-            db.execute("UPDATE runs SET status='running', worker_pid=?, heartbeat=?, updated=?, device=? WHERE id=?",
-                       (pid, now, now, device, row["id"]))
+            db.execute("UPDATE runs SET status='running', worker_pid=?, heartbeat=?, updated=?, device=?, started=?, "
+                       "phase='' WHERE id=?", (pid, now, now, device, now, row["id"]))
         return self.get(row["id"])
 
     def beat(self, run_id: int, progress: float | None = None) -> None:
@@ -323,6 +386,12 @@ class RunStore:
             stop.set()
             thread.join(timeout=every + 1)
 
+    def set_phase(self, run_id: int, phase: str) -> None:
+        """What the run's trainer is doing now (engine.PHASES), shown by the page beside its progress."""
+        with self._db() as db:
+            db.execute("UPDATE runs SET phase=?, heartbeat=? WHERE id=? AND status='running'",
+                       (phase, time.time(), run_id))
+
     def started(self, run_id: int, spec: str, input_shape, normalization: dict) -> None:
         with self._db() as db:
             db.execute("UPDATE runs SET spec=?, input_shape=?, normalization=?, updated=? WHERE id=?",
@@ -333,7 +402,7 @@ class RunStore:
         overwrite a run that was declared dead, resumed or deleted meanwhile). True when recorded."""
         assert status in FINISHED, status
         with self._db() as db:
-            cur = db.execute("UPDATE runs SET status=?, message=?, updated=? WHERE id=?"
+            cur = db.execute("UPDATE runs SET status=?, message=?, updated=?, phase='' WHERE id=?"
                              + (" AND status='running'" if only_if_running else ""),
                              (status, message, time.time(), run_id))
             return cur.rowcount == 1
@@ -343,8 +412,8 @@ class RunStore:
         once; a running one at its trainer's next check."""
         with self._db(write=True) as db:
             db.execute("UPDATE runs SET cancel=1 WHERE id=?", (run_id,))
-            db.execute("UPDATE runs SET status='cancelled', message='cancelled before it started', updated=? "
-                       "WHERE id=? AND status='queued'", (time.time(), run_id))
+            db.execute("UPDATE runs SET status='cancelled', message='cancelled before it started', updated=?, "
+                       "phase='' WHERE id=? AND status='queued'", (time.time(), run_id))
 
     def cancel_requested(self, run_id: int) -> bool:
         with self._db() as db:
@@ -411,9 +480,74 @@ class RunStore:
                        f"resumed by {who.name}: no checkpoint was kept, so it starts again from epoch 1")
             db.execute("DELETE FROM epochs WHERE run_id=? AND epoch>?", (run_id, kept))
             db.execute("UPDATE runs SET status='queued', cancel=0, worker_pid=NULL, heartbeat=NULL, progress=?, "
-                       "message=?, updated=?, resume_epoch=?, resume_state=? WHERE id=?",
+                       "message=?, updated=?, resume_epoch=?, resume_state=?, phase='', started=NULL WHERE id=?",
                        (kept / epochs, message, time.time(), kept, state if kept else None, run_id))
         return self.get(run_id)
+
+    # --- the queue as the page shows it ---------------------------------------------------------
+    def queue_places(self, limits: Limits | None = None) -> dict[int, QueuePlace]:
+        """Every queued run's place, in one pass (the page shows them all on each 2-second refresh): three
+        small queries and a replay of :meth:`claim`'s order — each pick raises its owner's count of started
+        runs, as the real claim does — so the positions are the order the worker will really take them in,
+        unless new runs arrive (a newcomer with fewer runs started may go ahead: that is the fairness).
+
+        The wait is the time left of the worker's running run plus the expected duration of each queued run
+        ahead (:func:`expected_seconds`). A run recorded by :meth:`start_external` (the CLI, the demos page)
+        trains in its own process beside the queue, so nobody waits for it. One worker is assumed (the CPU
+        server); with several the wait is shorter."""
+        now, limit_s = time.time(), 60 * (limits or Limits()).run_minutes
+        with self._db() as db:
+            active = db.execute("SELECT id, owner, config, status, progress, created, started, resume_epoch "
+                                "FROM runs WHERE status IN ('queued', 'running') ORDER BY id").fetchall()
+            if not any(r["status"] == "queued" for r in active):
+                return {}
+            counts = {r["owner"]: r["n"] for r in db.execute(
+                "SELECT owner, COUNT(*) AS n FROM runs WHERE status != 'queued' GROUP BY owner")}
+            speeds = self._speeds(db)
+        wait, measured, ahead = 0.0, True, []
+        for row in active:
+            cfg = read_config(row["config"])[0]
+            if row["status"] != "running" or cfg is None or row["started"] == row["created"]:
+                continue  # queued, unreadable (claim fails it at once) or external: nobody waits for it
+            left, known = _remaining(row, cfg, speeds, now, limit_s)
+            wait, measured = wait + left, measured and known
+            ahead.append(row["id"])
+        places = {}
+        for position, (row, cfg) in enumerate(_claim_order(active, counts), start=1):
+            places[row["id"]] = QueuePlace(row["id"], position, tuple(ahead), wait, measured)
+            seconds, known = expected_seconds(cfg, speeds, limit_s, row["resume_epoch"])
+            wait, measured = wait + seconds, measured and known
+            ahead.append(row["id"])
+        return places
+
+    def queue_position(self, run_id: int, limits: Limits | None = None) -> QueuePlace | None:
+        """The place of one queued run (:meth:`queue_places`); None when it is not queued."""
+        return self.queue_places(limits).get(run_id)
+
+    def _speeds(self, db: sqlite3.Connection) -> dict[tuple, float]:
+        """Seconds per training example per epoch (evaluation included) of finished runs on this store's
+        machine, by :func:`speed_key`: the median of the 5 most recent runs of each kind among the last 200.
+        Recomputed only when a run has finished since (cached per store file)."""
+        signature = tuple(db.execute("SELECT COUNT(*), MAX(updated) FROM runs WHERE status IN "
+                                     "('done', 'stopped', 'cancelled', 'interrupted')").fetchone())
+        cached = _SPEEDS.get(str(self.path))
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        rows = db.execute("""
+            WITH recent AS (SELECT id, config FROM runs WHERE status IN ('done', 'stopped', 'cancelled',
+                            'interrupted') ORDER BY id DESC LIMIT 200)
+            SELECT recent.config AS config, COUNT(e.epoch) AS n, SUM(e.seconds) AS seconds
+            FROM recent JOIN epochs e ON e.run_id = recent.id GROUP BY recent.id ORDER BY recent.id DESC
+        """).fetchall()
+        samples: dict[tuple, list[float]] = {}
+        for row in rows:
+            cfg = read_config(row["config"])[0]
+            examples = cfg and _examples(cfg)
+            if examples and row["n"] and row["seconds"]:
+                samples.setdefault(speed_key(cfg), []).append(row["seconds"] / (row["n"] * examples))
+        speeds = {key: statistics.median(values[:5]) for key, values in samples.items()}
+        _SPEEDS[str(self.path)] = (signature, speeds)
+        return speeds
 
     # --- liveness -----------------------------------------------------------------------------
     def heal(self, stale_seconds: float = STALE_SECONDS) -> Health:
@@ -440,7 +574,7 @@ class RunStore:
             message = (f"the worker stopped during the run (after epoch {done}); its epochs are kept, and so is "
                        + (f"its last checkpoint (epoch {kept}): resume continues from there" if kept else
                           "its last checkpoint — none yet, so resume starts again from epoch 1"))
-            cur = db.execute("UPDATE runs SET status='interrupted', message=?, updated=? WHERE id=? AND "
+            cur = db.execute("UPDATE runs SET status='interrupted', message=?, updated=?, phase='' WHERE id=? AND "
                              "status='running' AND worker_pid IS ? AND heartbeat IS ?",
                              (message, time.time(), row["id"], row["worker_pid"], row["heartbeat"]))
             return cur.rowcount == 1
@@ -533,6 +667,79 @@ class RunStore:
         for r in out:
             r["batch_losses"] = json.loads(r["batch_losses"] or "[]")
         return out
+
+
+# --- queue estimates -----------------------------------------------------------------------------
+START_SECONDS = 5.0      # seconds of a run outside its epochs on the CPU server (data from the cache, network,
+                         # warm-up): 4.6 s of the quick recipe's 42.5 s in a fresh process (docs/BENCHMARKS.md)
+_SPEEDS: dict[str, tuple[tuple, dict]] = {}           # store file → (finished-runs signature, speeds)
+_EXAMPLES: dict[tuple, tuple[float, int]] = {}        # (data, limit) → (when counted, training examples)
+EXAMPLES_TTL = 60.0      # seconds an ImageFolder's count is reused (the page asks every 2 s for every student)
+
+
+def speed_key(cfg: TrainConfig) -> tuple:
+    """What decides an epoch's seconds per training example: the network, its input (the data source, crops),
+    the batch size and how it runs. Runs with equal keys are "similar" for :func:`expected_seconds`."""
+    return (cfg.spec or cfg.preset.lower(), cfg.batchnorm, cfg.augment == "cropflip", cfg.zca, cfg.batch_size,
+            cfg.pipeline, cfg.precision, cfg.device, cfg.compile,
+            cfg.data if cfg.data in DATASET_SIZES or cfg.data == "synthetic" else os.path.realpath(cfg.data))
+
+
+def _examples(cfg: TrainConfig) -> int:
+    """:func:`training_examples`, an ImageFolder's count reused for :data:`EXAMPLES_TTL` seconds."""
+    if cfg.data == "synthetic" or cfg.data in DATASET_SIZES:
+        return training_examples(cfg)
+    key, now = (cfg.data, cfg.limit), time.monotonic()
+    hit = _EXAMPLES.get(key)
+    if hit is None or now - hit[0] > EXAMPLES_TTL:
+        hit = _EXAMPLES[key] = (now, training_examples(cfg))
+    return hit[1]
+
+
+def expected_seconds(cfg: TrainConfig, speeds: dict[tuple, float], limit_s: float,
+                     done_epochs: int = 0) -> tuple[float, bool]:
+    """(seconds, measured): how long ``cfg`` should run here. Measured: :data:`START_SECONDS` + epochs left ×
+    training examples × the seconds per example-epoch of similar finished runs (:func:`speed_key`), at most its
+    time budget (``max_seconds``) and the classroom's ``run_minutes`` (``limit_s``). Unknown (no similar run
+    has finished yet): that time limit itself, an upper bound (measured=False)."""
+    cap = min(cfg.max_seconds or math.inf, limit_s)
+    per = speeds.get(speed_key(cfg))
+    if per is None:
+        return cap, False
+    return min(cap, START_SECONDS + max(cfg.epochs - done_epochs, 0) * _examples(cfg) * per), True
+
+
+def _remaining(row: sqlite3.Row, cfg: TrainConfig, speeds: dict, now: float, limit_s: float) -> tuple[float, bool]:
+    """Seconds left of the worker's running run: at its own pace (elapsed × (1 − p) / p) once it has done 2 % of
+    its work, else its expected duration less the time it has run; never past its time limits."""
+    elapsed = max(0.0, now - (row["started"] or now))
+    cap = max(0.0, min(cfg.max_seconds or math.inf, limit_s) - elapsed)
+    p = row["progress"] or 0.0
+    if p >= 0.02 and elapsed > 0:
+        return min(cap, elapsed * (1 - p) / p), True
+    seconds, known = expected_seconds(cfg, speeds, limit_s, row["resume_epoch"] or 0)
+    return min(cap, max(0.0, seconds - elapsed)), known
+
+
+def _claim_order(rows: list, counts: dict[str, int]) -> list[tuple[sqlite3.Row, TrainConfig]]:
+    """The queued rows in the order :meth:`RunStore.claim` takes them: repeatedly the lowest (runs its owner
+    has started, id), each pick adding one to its owner's count. Unreadable rows are left out (claim fails them
+    without running them)."""
+    by_owner: dict[str, list] = {}
+    for row in rows:
+        cfg = read_config(row["config"])[0] if row["status"] == "queued" else None
+        if cfg is not None:
+            by_owner.setdefault(row["owner"], []).append((row, cfg))  # rows come by id: each list is in order
+    heap = [(counts.get(owner, 0), runs[0][0]["id"], owner) for owner, runs in by_owner.items()]
+    heapq.heapify(heap)
+    order, nxt = [], {owner: 0 for owner in by_owner}
+    while heap:
+        started, _, owner = heapq.heappop(heap)
+        order.append(by_owner[owner][nxt[owner]])
+        nxt[owner] += 1
+        if nxt[owner] < len(by_owner[owner]):
+            heapq.heappush(heap, (started + 1, by_owner[owner][nxt[owner]][0]["id"], owner))
+    return order
 
 
 # --- quotas -----------------------------------------------------------------------------------
@@ -683,7 +890,9 @@ def describe(cfg: TrainConfig) -> str:
     extras = [cfg.standardize != "none" and "std", {"cropflip": "crop 28 + flip", "padcrop": "pad-crop + flip"}.get(cfg.augment),
               cfg.momentum and f"mom {cfg.momentum:g}", cfg.schedule != "none" and cfg.schedule,
               cfg.dropout and f"dropout {cfg.dropout:g}", cfg.batchnorm and "bn", cfg.zca and "zca",
-              cfg.optimizer != "sgd" and cfg.optimizer]
+              cfg.optimizer != "sgd" and cfg.optimizer,
+              cfg.test_limit and cfg.test_limit != cfg.limit and f"{cfg.test_limit:,} test",
+              cfg.max_seconds and f"≤ {cfg.max_seconds:g} s"]
     return " · ".join(parts + [e for e in extras if e])
 
 

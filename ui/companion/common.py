@@ -11,12 +11,13 @@ import streamlit as st
 
 from cnncalc.classroom.companion import arithmetic as ca
 from cnncalc.classroom.companion import improvements as ci
-from cnncalc.classroom.companion import references as refs
+from cnncalc.train import references as refs
 from cnncalc.classroom.companion import runs as cr
 from cnncalc.train import config as tcfg
+from cnncalc.train import ladder
 from cnncalc.report import Analysis
 from cnncalc.train.store import RunStore, default_root
-from ui import nav
+from ui import ladder_view, nav
 from ui.training_form import form_values
 from ui.widgets import to_latex
 
@@ -72,12 +73,14 @@ def vectors(rows: dict, digits: int = 3) -> None:
 
 
 def reference(step: str) -> None:
-    ref = refs.REFERENCE[step]
-    loss = (f"; test loss {ref.students_loss} (students) / {ref.measured_loss} (measured)"
-            if ref.students_loss is not None else "")
-    note = f" — {ref.note}" if ref.note else ""
-    st.markdown(f"{QUOTED} **Reference, ladder step *{step}*:** test top-1 **{ref.students} %** in the students' "
-                f"published logs, **{ref.measured} %** measured on the shared JPEG copy{loss}{note}.")
+    """A step's reference results as quoted (or why there is none), with their sources."""
+    found = sorted(refs.results(step), key=lambda r: r.source != "students")
+    if found:
+        note = refs.REFERENCE[step].note
+        st.markdown(f"{QUOTED} **Reference, ladder step *{step}*:** test top-1 " + "; ".join(r.quoted for r in found)
+                    + (f" — {note}" if note else "") + ".")
+    else:
+        st.markdown(f"{QUOTED} **Reference, ladder step *{step}*:** {refs.MISSING.get(step, 'none')}.")
     st.caption(refs.REFERENCE_SOURCE)
 
 
@@ -85,16 +88,22 @@ def runs_table(runs, **extra) -> None:
     st.dataframe(pd.DataFrame([r.row(**({k: f(r) for k, f in extra.items()})) for r in runs]), hide_index=True)
 
 
-def ladder_answer(results: list, step: str, what: str) -> None:
+def ladder_answer(results: list, step: str, what: str, before: str | None = None) -> list:
+    """A ladder step's results: the step beside the one ``before`` it (table and chart: your runs and the
+    references), the two compared in words, then every run of the step with its data, epochs and verdict."""
+    rows = ladder_view.show(results, (before, step) if before else (step,))
+    if before:
+        st.markdown(f"{STORED} " + ladder.runs_sentence(*rows))
+        st.markdown(f"{QUOTED} " + ladder.quoted_sentence(before, step))
     runs = cr.by_step(results, step)
     if runs:
-        st.markdown(f"{STORED} **Your CIFAR-10 runs of this step** ({what}), best first:")
-        runs_table(runs)
+        st.markdown(f"{STORED} **Your CIFAR-10 runs of this step** ({what}), best fit first:")
+        runs_table(runs, **{"data, epochs: verdict": lambda r: r.label})
     else:
         settings = ", ".join(f"{k} = {v}" for k, v in tcfg.LADDER[step].items())
         st.markdown(f"{STORED} No CIFAR-10 run of this step in the store yet. Launch it from the Training page: "
                     f"button *{step}* of the ladder ({settings}).")
-    reference(step)
+    return rows
 
 
 # --- cached computations -----------------------------------------------------------------------------

@@ -8,10 +8,13 @@ from cnncalc.classroom.companion import improvements as ci
 from cnncalc.classroom.companion import runs as cr
 from cnncalc.classroom.companion import training as ct
 from cnncalc.train import config as tcfg
+from cnncalc.train import ladder
 from ui.widgets import fmt
 
-from .common import (COMPUTED, STORED, Context, curves, flips, go_training, ladder_answer, latex, pct, reference,
+from .common import (COMPUTED, QUOTED, STORED, Context, curves, flips, go_training, ladder_answer, latex, pct,
                      runs_table, sample, standardization, vectors, zca)
+
+STEPS = list(tcfg.LADDER)  # 1 baseline … 6 + batch norm: questions 19, 22, 26, 29, 34 compare neighbours
 
 
 def q19(ctx: Context) -> None:
@@ -35,6 +38,9 @@ def q19(ctx: Context) -> None:
                 "(*the lab sheet's constants* or *computed from the training set*).")
     if not s.sample.real:
         st.caption("Synthetic images: these are not CIFAR-10's statistics.")
+    st.markdown("**The result**: the standardization step (ladder step 2) beside the baseline (step 1), both "
+                f"{tcfg.LADDER[STEPS[1]]['epochs']} epochs in the ladder:")
+    ladder_answer(ctx.results, STEPS[1], "standardization", before=STEPS[0])
 
 
 def q20(ctx: Context) -> None:
@@ -78,7 +84,7 @@ def q22(ctx: Context) -> None:
                 f"time for each training image, the centre crop for test images (pool3 switches to ceil mode so "
                 f"fc4 keeps 1,024 inputs). {COMPUTED} {crops.cropflip} different versions of each image "
                 f"(({crops.size} − {crops.crop} + 1)² positions × 2).")
-    ladder_answer(ctx.results, "3 + random crop 28 + flip", "standardization + crop + flip")
+    ladder_answer(ctx.results, STEPS[2], "standardization + crop + flip", before=STEPS[1])
     st.markdown("Expect the training accuracy to drop (the task is harder) and the test accuracy to rise: less "
                 "overfitting.")
 
@@ -129,10 +135,19 @@ def q26(ctx: Context) -> None:
     for e in (10, 50, 100):
         latex(ci.lr_formula(e, lr0, gamma), rf"\text{{lr}}_{{{e}}}")
     st.caption("After e epochs (e scheduler steps); during epoch e the rate is lr·γ^(e−1).")
-    ladder_answer(ctx.results, "4 + momentum 0.9 + ExponentialLR 0.95", "+ momentum + schedule")
-    st.markdown("Stability: the loss curve is smoother late in training, as the step shrinks. With momentum the "
-                f"effective step is lr/(1 − m) = {ci.momentum_gain(0.9):.0f}× lr: at lr 0.1 without the schedule "
-                "(or batch norm) training can stall or oscillate.")
+    rows = ladder_answer(ctx.results, STEPS[3], "+ momentum + schedule", before=STEPS[2])
+    e = ci.momentum_effect(lr0)
+    (m3, m4), (s3, s4) = e.measured, e.students
+    st.markdown(f"{QUOTED} **The final accuracy is about the same as step 3's**: {m3:.1f} % → {m4:.1f} % measured "
+                f"at epoch {e.epochs} ({m4 - m3:+.1f} points), {s3:.1f} % → {s4:.1f} % in the students' logs "
+                f"({s4 - s3:+.1f}) — quoted numbers, within a point or two either way. **The gain is stability**: "
+                f"{COMPUTED} by epoch {e.epochs} the schedule has brought the learning rate from {e.lr:g} to "
+                f"{e.lr_last:.4f} ({e.factor:.0f}× smaller), so the last epochs take small steps and the curves "
+                f"flatten, where step 3 keeps taking steps of lr {e.lr:g} to the end.")
+    st.markdown(f"{STORED} " + ladder.stability_sentence(*rows))
+    st.markdown(f"Early on the opposite holds: with momentum the effective step is lr/(1 − m) = "
+                f"{ci.momentum_gain(0.9):.0f}× lr, and at lr 0.1 without the schedule (or batch norm) training "
+                "can stall or oscillate.")
 
 
 def q27(ctx: Context) -> None:
@@ -162,15 +177,16 @@ def q28(ctx: Context) -> None:
 
 
 def q29(ctx: Context) -> None:
-    with_dropout = sorted([r for r in ctx.results if r.config.dropout > 0 and r.best], key=lambda r: -r.best_top1)
+    st.markdown("The lab sheet adds **dropout alone** first (§3.4: ladder step 5, dropout 0.5 before fc5), then "
+                "batch norm on top of it (§3.5: step 6, question 34). Dropout usually lowers the training "
+                "accuracy, narrows the train–test gap and lets the test loss keep falling for longer. Step 5 "
+                "beside step 4:")
+    ladder_answer(ctx.results, STEPS[4], "+ dropout 0.5", before=STEPS[3])
+    with_dropout = sorted([r for r in cr.lab_runs(ctx.results) if r.config.dropout > 0 and r.best],
+                          key=lambda r: -r.best_top1)
     if with_dropout:
-        st.markdown(f"{STORED} **Your runs with dropout**, best first:")
-        runs_table(with_dropout, dropout=lambda r: r.config.dropout)
-    else:
-        st.markdown(f"{STORED} No run with dropout in the store yet.")
-    st.markdown("Dropout alone usually lowers the training accuracy, narrows the train–test gap and lets the test "
-                "loss keep falling for longer. The lab adds it together with batch norm (step 5):")
-    reference("6 + batch norm")
+        st.markdown(f"{STORED} **All your runs of the lab net with dropout**, best first:")
+        runs_table(with_dropout, dropout=lambda r: r.config.dropout, **{"data, epochs: verdict": lambda r: r.label})
 
 
 def q30(ctx: Context) -> None:
@@ -202,13 +218,13 @@ def q32(ctx: Context) -> None:
             st.markdown(f"{STORED} **Dropout sweep in the store** ({sw.common}):")
             runs_table(sw.runs, dropout=lambda r: r.config.dropout)
     else:
-        step = "6 + batch norm"
+        step = STEPS[5]
         st.markdown(f"{STORED} No dropout sweep in the store yet. Launch the ladder's step *{step}* with "
                     f"dropout = " + ", ".join(f"{p:g}" for p in ci.DROPOUT_SWEEP) + " (everything else equal) and "
                     "compare the test top-1 and the train–test gap.")
         c = st.columns([2, 3], vertical_alignment="bottom")
         p = c[0].selectbox("Dropout rate", ci.DROPOUT_SWEEP, index=2, key="lc32_p")
-        if c[1].button(f"Fill the Training form with step 5, dropout {p:g}", key="lc32_fill",
+        if c[1].button(f"Fill the Training form with step {step[0]}, dropout {p:g}", key="lc32_fill",
                        help="Opens the Training page with its form filled; nothing is queued until you press "
                             "'Queue this run' there."):
             go_training({**tcfg.LADDER[step], "dropout": p})
@@ -243,7 +259,7 @@ def q34(ctx: Context) -> None:
           r"2\cdot(" + " + ".join(str(n // 2) for _, n in cost.per_layer) + ")")
     st.caption("Per layer (γ and β): " + ", ".join(f"{name} {n}" for name, n in cost.per_layer) +
                ". The running mean and variance are buffers, not parameters.")
-    ladder_answer(ctx.results, "6 + batch norm", "+ dropout 0.5 + batch norm")
+    ladder_answer(ctx.results, STEPS[5], "+ batch norm, on top of dropout 0.5", before=STEPS[4])
 
 
 ANSWERS = {19: q19, 20: q20, 21: q21, 22: q22, 23: q23, 24: q24, 25: q25, 26: q26,

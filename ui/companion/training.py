@@ -6,6 +6,7 @@ import streamlit as st
 from cnncalc.classroom.companion import runs as cr
 from cnncalc.classroom.companion import training as ct
 from cnncalc.train import config as tcfg
+from cnncalc.train import ladder, verdicts
 from cnncalc.draw import train_charts as tc
 from cnncalc.comparisons import CIFAR10_TRAIN_IMAGES as IMAGES
 from ui.widgets import escape
@@ -45,20 +46,28 @@ def q14(ctx: Context) -> None:
 
 
 def q15(ctx: Context) -> None:
+    reference("1 baseline")
     best = cr.best_cifar10(ctx.results)
-    if best:
-        m = st.columns(3)
-        m[0].metric(f"{STORED} best test top-1", pct(best.best_top1), f"epoch {best.best['epoch']}",
-                    delta_color="off", delta_arrow="off")
-        m[1].metric(f"{STORED} run", f"#{best.id}")
-        m[2].metric(f"{STORED} epochs", f"{best.done_epochs}/{best.config.epochs}")
-        st.caption(f"{escape(best.name)} — the best CIFAR-10 run in the store at the lab's baseline settings.")
-    else:
+    if not best:
         st.markdown(f"{STORED} No baseline CIFAR-10 run in the store yet (the lab net at the default settings: "
                     "batch 128, lr 0.1, SGD, no standardization or augmentation). Launch the ladder's step "
                     "*1 baseline* (30 epochs) on the Training page:")
         link("training", "Open the {} page to launch it")
-    reference("1 baseline")
+        return
+    fit = ladder.fit(best, "1 baseline")
+    need = tcfg.LADDER["1 baseline"]["epochs"]
+    converged = fit.full and fit.done >= need and fit.verdict.kind in ("plateau", "overfitting")
+    m = st.columns(3)
+    m[0].metric(f"{STORED} best test top-1", pct(best.best_top1), f"epoch {best.best['epoch']}",
+                delta_color="off", delta_arrow="off")
+    m[1].metric(f"{STORED} run", f"#{best.id}")
+    m[2].metric(f"{STORED} epochs", f"{best.done_epochs}/{best.config.epochs}")
+    if converged:
+        st.caption(f"{escape(best.name)} — your best-fitting baseline run: {fit.label}; {fit.comparison}.")
+    else:
+        st.markdown(f"{STORED} Your best-fitting baseline run (#{best.id}, {escape(best.name)}) is **not the "
+                    f"accuracy at convergence**: {fit.label}; {fit.comparison}. For the lab's answer, train "
+                    f"*1 baseline* on all {ladder.CIFAR10_TRAIN:,} images for {need} epochs.")
 
 
 def q16(ctx: Context) -> None:
@@ -95,27 +104,35 @@ def q17(ctx: Context) -> None:
     st.markdown("At initialisation the scores are small and nearly equal, so the softmax is close to uniform: "
                 "every class gets about 1/10, the cross-entropy is about ln 10 and the net is right 1 time in 10 "
                 "(5 in 10 for top-5).")
-    first = next((r for r in ctx.results if r.epochs and r.epochs[0].get("batch_losses")), None)
+    first = next((r for r in cr.lab_runs(ctx.results, "1 baseline") if r.epochs[0].get("batch_losses")), None)
     if first:
-        st.markdown(f"{STORED} Run #{first.id}: first batch loss **{first.epochs[0]['batch_losses'][0]:.3f}** "
-                    f"(chance {ch['loss']:.3f}).")
+        st.markdown(f"{STORED} Run #{first.id} of the lab net ({first.label}): first batch loss "
+                    f"**{first.epochs[0]['batch_losses'][0]:.3f}** (chance {ch['loss']:.3f}).")
 
 
 def q18(ctx: Context) -> None:
-    done = [r for r in ctx.results if r.status != "running" and len(r.epochs) >= 2]
+    finished = [r for r in ctx.results if r.status != "running" and len(r.epochs) >= 2]
+    lab = cr.lab_runs(finished, "1 baseline")
+    ids = {r.id for r in lab}
+    done = lab + [r for r in finished if r.id not in ids]  # the lab net's runs first, best fit first
     if not done:
         st.markdown(f"{STORED} No finished run with two epochs or more in the store yet. Train the baseline for "
                     "30 epochs and watch the test loss: overfitting is when it rises again while the training "
                     "loss keeps falling (and the train–test accuracy gap widens).")
         reference("1 baseline")
         return
-    labels = {r.id: f"#{r.id} — {r.name} ({r.status})" for r in done}
+    labels = {r.id: f"#{r.id} — {r.name} ({r.status})" + ("" if r.id in ids else " — not the lab net")
+              for r in done}
     run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="lc18_run",
-                          help="Most recent first")
+                          help="The lab net's runs first: the baseline, all the data and the most epochs first.")
     run = next(r for r in done if r.id == run_id)
-    s = tc.overfitting_summary(list(run.epochs))
-    st.markdown(f"{STORED} " + tc.overfitting_note(s))
+    st.markdown(f"{STORED} Run #{run.id}: {run.label}." + ("" if run.id in ids else " **Not the lab net** (a demo "
+                "or a network of its own): its curves say nothing about the lab's."))
+    st.markdown(f"{STORED} **Overfitting marker.** " + run.verdict.text)
     st.altair_chart(tc.loss_chart(tc.epochs_frame(list(run.epochs)), epochs_total=run.config.epochs))
+    st.caption(f"The verdict (cnncalc.train.verdicts): overfitting only when the test accuracy is clearly above "
+               f"chance, after {verdicts.MIN_EPOCHS} epochs or more, the test loss has risen from its minimum by "
+               f"more than {verdicts.Z:g} × its noise and the training loss kept falling.")
 
 
 ANSWERS = {13: q13, 14: q14, 15: q15, 16: q16, 17: q17, 18: q18}

@@ -4,7 +4,7 @@ import torch
 
 from cnncalc.train import worker as train_worker
 from cnncalc.train.store import QuotaExceeded, RunStore, default_root
-from ui import budget, identity
+from ui import budget, identity, ladder_view
 from ui import training_form as form
 from ui import training_runs as runs_view
 
@@ -53,4 +53,7 @@ except runs_view.STORE_ERRORS as err:
     st.error(f"**The run store cannot be read:** {err}")
     st.stop()
 st.fragment(run_every=2 if active else None)(runs_view.live)(store, active, me, limits)
+with st.expander("The lab's ladder side by side — your runs next to the reference results"):
+    ladder_view.show(ladder_view.results_of(store.list(), lambda r: runs_view.epochs_of(str(store.root), r.id,
+                                                                                          r.updated)))
 identity.teacher_box()

@@ -8,7 +8,7 @@ always shown as such — never as computed by the app.
 One module per part of the lab (imported by name, e.g. ``from cnncalc.classroom.companion import runs``):
 
 - :mod:`.questions` — the 34 questions, the keys of the pages that go deeper, the filter;
-- :mod:`.references` — the quoted reference results;
+- the quoted reference results live in :mod:`cnncalc.train.references` (the ladder compares with them too);
 - :mod:`.arithmetic` — Part 1, the arithmetic of a convolutional network;
 - :mod:`.training` — Part 2, training the lab's network;
 - :mod:`.runs` — the runs of the run store, by step of the lab's ladder and by sweep;

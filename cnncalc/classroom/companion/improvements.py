@@ -275,3 +275,30 @@ def batchnorm_cost() -> BatchNormCost:
 
 
 DROPOUT_SWEEP = (0.0, 0.25, 0.5, 0.75)  # what to launch for question 32 (on the ladder's last step)
+
+
+@dataclass(frozen=True)
+class MomentumEffect:
+    """Question 26: step 4 (momentum + ExponentialLR) against step 3, from the quoted references and the
+    schedule's arithmetic."""
+    epochs: int
+    measured: tuple[float, float]    # test top-1 (%) of steps 3 and 4 at ``epochs``, quoted
+    students: tuple[float, float]    # the students' logs, quoted
+    lr: float                        # step 3's constant learning rate
+    lr_last: float                   # step 4's learning rate during the last epoch: lr·γ^(epochs − 1)
+
+    @property
+    def factor(self) -> float:
+        return self.lr / self.lr_last
+
+
+def momentum_effect(lr: float = 0.1) -> MomentumEffect:
+    """The quoted results of ladder steps 3 and 4 at the ladder's 50 epochs and how far the schedule has
+    brought the learning rate down by then (cnncalc.train.config.LADDER, references.RESULTS)."""
+    from ...train.config import LADDER
+    from ...train import references as refs
+    crop, momentum = list(LADDER)[2:4]
+    epochs, gamma = LADDER[momentum]["epochs"], LADDER[momentum]["gamma"]
+    (sa,), (sb,) = refs.results(crop, "students"), refs.results(momentum, "students")
+    return MomentumEffect(epochs, (refs.at(crop, epochs).top1, refs.at(momentum, epochs).top1),
+                          (sa.top1, sb.top1), lr, lr_after(epochs - 1, lr, gamma))

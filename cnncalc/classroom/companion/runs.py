@@ -1,41 +1,21 @@
-"""The lab companion's view of the run store: each run's results, which step of the lab's ladder it is, and the
-sweeps (runs that differ in one setting only) found among them."""
+"""The lab companion's view of the run store: each run's results and verdict, which step of the lab's ladder it
+is (the lab net only — cnncalc.train.ladder), and the sweeps (runs that differ in one setting only) found among
+them."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...train.config import LADDER, TrainConfig
+from ...train import ladder, verdicts
+from ...train.config import TrainConfig
 
-EXPERIMENT = ("preset", "spec", "standardize", "augment", "zca", "optimizer", "momentum", "nesterov",
-              "weight_decay", "schedule", "gamma", "dropout", "batchnorm", "lr", "batch_size")
-
-
-def is_cifar10(cfg: TrainConfig) -> bool:
-    return cfg.data == "cifar10" or "cifar10" in Path(cfg.data).name.lower().replace("-", "")
-
-
-def _canon(cfg: TrainConfig, without=()) -> tuple:
-    """The experiment's settings, with the lab's variants merged: standardization with the sheet's constants
-    or with computed statistics; the lab's crop-28 or pad-crop augmentation; gamma only with an exponential
-    schedule."""
-    d = {k: getattr(cfg, k) for k in EXPERIMENT if k not in without}
-    if "standardize" in d:
-        d["standardize"] = d["standardize"] != "none"
-    if "augment" in d:
-        d["augment"] = d["augment"] != "none"
-    if "gamma" in d and cfg.schedule != "exponential":
-        d["gamma"] = None
-    return tuple(sorted(d.items()))
-
-
-def ladder_step(cfg: TrainConfig) -> str | None:
-    """The step of the lab's ladder a config is (epochs, data and where it ran aside), or None."""
-    for key, changes in LADDER.items():
-        if _canon(cfg) == _canon(TrainConfig(**{k: v for k, v in changes.items() if k != "epochs"})):
-            return key
-    return None
+# The rules of which run stands for which step live in cnncalc.train.ladder (shared with the Training page).
+EXPERIMENT = ladder.EXPERIMENT
+is_cifar10 = ladder.is_cifar10
+ladder_step = ladder.ladder_step      # the lab net only, with exactly one step's settings
+is_lab_run = ladder.is_lab_run        # not a demo (shuffled pixels), not a custom spec
+_canon = ladder.canon
 
 
 def _finite(v) -> bool:
@@ -72,6 +52,19 @@ class RunResult:
         return self.epochs[-1] if self.epochs else None
 
     @property
+    def verdict(self) -> verdicts.Verdict:
+        """The run's verdict (cnncalc.train.verdicts) on the number of test images its config evaluates on."""
+        return ladder.run_verdict(self)
+
+    @property
+    def label(self) -> str:
+        """Its data, epochs and verdict: '2,000 images, 10 epochs: still learning — not converged' (a CIFAR-10
+        run of the lab net; other runs: the data set's name)."""
+        if is_cifar10(self.config):
+            return ladder.fit(self, ladder_step(self.config)).label
+        return f"{self.data}, {self.done_epochs} of {self.config.epochs} epochs: {self.verdict.label}"
+
+    @property
     def data(self) -> str:
         d = self.config.data
         name = d if d in ("cifar10", "mnist", "synthetic") else Path(d).name
@@ -100,16 +93,30 @@ def run_results(store) -> list[RunResult]:
 
 
 def by_step(results: list[RunResult], step: str, cifar_only: bool = True) -> list[RunResult]:
-    """The runs that are ``step`` of the ladder, best test top-1 first."""
-    found = [r for r in results
-             if ladder_step(r.config) == step and r.best and (is_cifar10(r.config) or not cifar_only)]
-    return sorted(found, key=lambda r: -r.best_top1)
+    """The lab-net runs that are ``step`` of the ladder, best fit first (cnncalc.train.ladder.step_runs: all
+    50,000 images, then the step's epochs reached, then the best test top-1); with ``cifar_only=False`` the runs
+    on other data follow. Demo runs (shuffled pixels) and custom specs are never among them."""
+    found = ladder.step_runs(results, step)
+    if not cifar_only:
+        found += sorted((r for r in results if is_lab_run(r) and not is_cifar10(r.config) and r.best
+                         and ladder_step(r.config) == step), key=lambda r: -r.best_top1)
+    return found
 
 
 def best_cifar10(results: list[RunResult], step: str = "1 baseline") -> RunResult | None:
-    """The best CIFAR-10 run of a ladder step (the baseline: the lab net at its defaults)."""
-    found = by_step(results, step)
-    return found[0] if found else None
+    """The CIFAR-10 run that stands for a ladder step (the baseline: the lab net at its defaults), best fit
+    first — a full-data run that reached the step's epochs before a subset or a short run with a higher top-1."""
+    return ladder.best_run(results, step)
+
+
+def lab_runs(results: list[RunResult], first_step: str | None = None) -> list[RunResult]:
+    """The lab net's runs (never a demo's), best fit first: CIFAR-10 before other data, the runs of
+    ``first_step`` of the ladder first (e.g. the baseline for Part 2's questions), all 50,000 images, finished,
+    most epochs, newest."""
+    def key(r):
+        return (not is_cifar10(r.config), first_step is not None and ladder_step(r.config) != first_step,
+                not ladder.full_data(r.config), r.status != "done", -r.done_epochs, -r.id)
+    return sorted((r for r in results if is_lab_run(r)), key=key)
 
 
 def latest_finished(results: list[RunResult]) -> RunResult | None:
@@ -133,7 +140,7 @@ def sweeps(results: list[RunResult], key: str) -> list[Sweep]:
     least two different values — a sweep over ``key`` found in the store."""
     groups: dict[tuple, list[RunResult]] = {}
     for r in results:
-        if r.best is None and r.status != "diverged":
+        if not is_lab_run(r) or (r.best is None and r.status != "diverged"):
             continue
         c = r.config
         groups.setdefault((_canon(c, without=(key,)), c.data, c.limit, c.epochs), []).append(r)

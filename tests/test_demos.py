@@ -234,3 +234,23 @@ def test_blow_up_matches_pytorch_parameter_counts():
     assert b.shared == sum(p.numel() for p in torch.nn.Conv2d(2, 2, 3, padding="same", bias=False).parameters())
     assert b.fc == sum(p.numel() for p in torch.nn.Linear(240, 240, bias=False).parameters())
     assert b.locally_connected == 12 * 10 * b.shared
+
+
+def test_shuffled_runs_follow_the_store_rules(tmp_path):
+    """The demo's four runs go through the store like any run: the second identical request is served from the
+    store (no new run), and the variant keeps a shuffled run from being taken for its original twin."""
+    from cnncalc.server.identity import Identity
+    from cnncalc.server.limits import Limits
+    from cnncalc.train.store import QuotaExceeded, RunStore
+    store, me = RunStore(tmp_path), Identity("s1", "Ada")
+    first = demos.shuffled_pixels_runs("synthetic", 200, 100, 1, store=store, owner=me, device="cpu",
+                                       limits=Limits())
+    assert len(store.list()) == 4 and {r.status for r in store.list()} == {"done"}
+    again = demos.shuffled_pixels_runs("synthetic", 200, 100, 1, store=store, owner=me, device="cpu",
+                                       limits=Limits())
+    assert len(store.list()) == 4  # nothing trained twice
+    assert [r.run_id for r in again.runs] == [r.run_id for r in first.runs]
+    assert [r.final for r in again.runs] == [r.final for r in first.runs]
+    with pytest.raises(QuotaExceeded):  # the class's synthetic-data quota applies to the demo too
+        demos.shuffled_pixels_runs("synthetic", 5000, 100, 1, store=store, owner=me, device="cpu",
+                                   limits=Limits(synthetic_examples=1000))

@@ -49,7 +49,7 @@ def shuffled(source: str, limit: int, epochs: int, bar) -> demos.ShuffledResult:
         me = identity.current() or Identity("demos", "demos page")
         with budget.held():
             trained()[source, limit, epochs] = demos.shuffled_pixels_runs(
-                source, limit, 500, epochs, store=RunStore(default_root()), owner=me,
+                source, limit, 500, epochs, store=RunStore(default_root()), owner=me, limits=budget.limits(),
                 on_progress=lambda f, name: bar.progress(f, text=f"training {name} …"))
     return trained()[source, limit, epochs]
 

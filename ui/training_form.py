@@ -1,18 +1,22 @@
-"""The Training page's form: one session key per TrainConfig field (``tr_<field>``), the ladder and sweep
-buttons that fill it, and queueing the run it describes."""
+"""The Training page's form: one session key per TrainConfig field (``tr_<field>``), the quick demo, the ladder
+and sweep buttons that fill it, and the run it describes. On a machine without a GPU the form starts with the
+quick recipe and the ladder buttons fill a CPU-sized step (cnncalc.train.config.cpu_ladder), the full step one
+toggle away."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import streamlit as st
 
-from cnncalc.train.config import LADDER, SWEEPS, TrainConfig
+from cnncalc.train.config import (CPU_LADDER_IMAGES, EXECUTION_FIELDS, LADDER, SWEEPS, TrainConfig, cpu_ladder,
+                                  quick_config)
 from cnncalc.train.data import local_cifar10
 
 DEFAULT = TrainConfig()
 FIELDS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "nesterov", "weight_decay", "schedule", "gamma",
           "standardize", "augment", "dropout", "batchnorm", "pipeline", "device")
-EXPERIMENT = tuple(f for f in FIELDS if f not in ("pipeline", "device"))  # where to run is not the experiment
+SIZES = {"limit": 0, "test_limit": 0, "max_seconds": 0.0}  # None in the config, 0 in the form's boxes
+EXPERIMENT = tuple(f for f in FIELDS + tuple(SIZES) if f not in EXECUTION_FIELDS)  # where it runs is not the experiment
 ss = st.session_state
 
 
@@ -27,29 +31,54 @@ def sources(folders: tuple[str, ...] = ()) -> dict[str, str]:
             "CIFAR-10 (download)": "cifar10", "MNIST (download)": "mnist", "synthetic (offline demo)": "synthetic"}
 
 
+def quick_settings() -> dict:
+    """The quick recipe for this machine's CPU (cnncalc.train.config.QUICK), without its data."""
+    return {k: v for k, v in vars(quick_config("synthetic")).items() if k in EXPERIMENT and k != "data"
+            and v != getattr(DEFAULT, k)}
+
+
 def init(gpu: bool) -> None:
+    """The form's first values: the lab's defaults with a GPU; the quick recipe without one."""
+    if "tr_epochs" not in ss and not gpu:
+        ss.update(form_values(quick_settings()))
     for f in FIELDS:
         ss.setdefault(f"tr_{f}", getattr(DEFAULT, f))
-    ss.setdefault("tr_limit", 0 if gpu else 2000)
+    for f, zero in SIZES.items():
+        ss.setdefault(f"tr_{f}", zero)
+    ss.setdefault("tr_full", gpu)
 
 
 def form_values(changes: dict) -> dict:
     """Session values that fill the form with one experiment, everything else at the default — as the ladder
     buttons do (the companion's "launch this" uses it). Raises ValueError on an invalid value."""
     cfg = DEFAULT.replace(**changes)  # validates the values
-    return {f"tr_{f}": getattr(cfg, f) for f in EXPERIMENT}
+    return {f"tr_{f}": type(SIZES[f])(getattr(cfg, f) or 0) if f in SIZES else getattr(cfg, f) for f in EXPERIMENT}
+
+
+def ladder_step(changes: dict) -> dict:
+    """A ladder step as the form fills it: the full step, or its CPU-sized version when "Full length" is off."""
+    return changes if ss.get("tr_full", True) else cpu_ladder(changes)
 
 
 def apply_preset(changes: dict, reset: bool) -> None:
     ss.update(form_values(changes) if reset else {f"tr_{k}": v for k, v in changes.items()})
 
 
-def ladder_buttons() -> None:
+def apply_step(changes: dict) -> None:
+    ss.update(form_values(ladder_step(changes)))
+
+
+def ladder_buttons(gpu: bool) -> None:
     st.markdown("**The lab's ladder** — each step adds one idea to the one before (fills the form):")
+    if not gpu:
+        train, test = CPU_LADDER_IMAGES
+        st.toggle("Full length (the lab's settings: all 50,000 images, 30–100 epochs — hours on a CPU)",
+                  key="tr_full", help=f"Off: each step on {train:,} training and {test:,} test images for a third of "
+                  "its epochs — 1 to 4 minutes a step on a 2-core CPU; every other setting is the step's own.")
     with st.container(horizontal=True):  # buttons as wide as their labels, wrapping on a narrow screen
         for label, changes in LADDER.items():
-            st.button(label.replace("ExponentialLR", "exp. lr"), key=f"tr_step{label[0]}", on_click=apply_preset,
-                      args=(changes, True), help=", ".join(f"{k} = {v}" for k, v in changes.items())
+            st.button(label.replace("ExponentialLR", "exp. lr"), key=f"tr_step{label[0]}", on_click=apply_step,
+                      args=(changes,), help=", ".join(f"{k} = {v}" for k, v in ladder_step(changes).items())
                       + "; everything else at the default")
     for name, values in SWEEPS.items():
         with st.container(horizontal=True, vertical_alignment="center"):
@@ -70,8 +99,10 @@ def form(gpu: bool, folders: tuple[str, ...] = ()) -> bool:
             "download into a cache on first use (offline, the run fails and says why). Synthetic: 10 classes of "
             "generated patterns, nothing to download."))
         c[0].number_input("Examples per split (0 = all)", 0, 1_000_000, step=500, key="tr_limit",
-                          help="A seeded random subset of this many training and this many test images. "
-                               + ("" if gpu else "No GPU: try 1,000–2,000."))
+                          help="A seeded random subset of this many training (and test) images.")
+        c[0].number_input("Test images (0 = as above)", 0, 1_000_000, step=500, key="tr_test_limit",
+                          help="Test images scored after each epoch, when they should differ from the line above: "
+                               "2,000 give about ±1 point of noise on the accuracy.")
         c[0].text_input("Run name (optional)", key="tr_name", help="Empty: a summary of the settings.")
         c[1].number_input("Epochs", 1, 1000, key="tr_epochs", help="Passes over the training set.")
         c[1].number_input("Batch size (images)", 1, 65536, key="tr_batch_size",
@@ -79,6 +110,9 @@ def form(gpu: bool, folders: tuple[str, ...] = ()) -> bool:
         c[1].number_input("Learning rate (per step)", 1e-7, 10.0, key="tr_lr", format="%g", step=0.01,
                           help="Size of each SGD step: weights −= lr × gradient. Too high → loss explodes (NaN).")
         c[1].selectbox("Optimizer", ["sgd", "adam", "adamw"], key="tr_optimizer")
+        c[1].number_input("Time budget (s, 0 = none)", 0.0, 86_400.0, step=30.0, key="tr_max_seconds", format="%g",
+                          help="Stop after this many seconds, data loading included, even before the last epoch "
+                               "(the quick recipe: 60 s). The run ends 'done', its epochs kept.")
         c[2].number_input("Momentum", 0.0, 0.999, key="tr_momentum", step=0.1, format="%g",
                           help="SGD only: fraction of the previous step added to the next (lab step 4: 0.9).")
         c[2].checkbox("Nesterov momentum", key="tr_nesterov", help="SGD with momentum > 0 only.")
@@ -116,4 +150,12 @@ def config_from_form(folders: tuple[str, ...] = ()) -> TrainConfig:
     choices = sources(folders)
     if ss.tr_source not in choices:
         raise ValueError(f"the data '{ss.tr_source}' is not offered on this server any more: pick one in *Data*")
-    return TrainConfig(data=choices[ss.tr_source], limit=ss.tr_limit or None, **{f: ss[f"tr_{f}"] for f in FIELDS})
+    return TrainConfig(data=choices[ss.tr_source], **{f: ss[f"tr_{f}"] or None for f in SIZES},
+                       **{f: ss[f"tr_{f}"] for f in FIELDS})
+
+
+def quick_run() -> TrainConfig:
+    """The quick demo on the best data here: the local CIFAR-10 copy, else CIFAR-10 (downloaded)."""
+    local = local_cifar10()
+    return quick_config(str(local) if local else "cifar10")
+

@@ -54,6 +54,21 @@ def picked() -> None:
         st.query_params["run"] = str((added or ids)[-1])
 
 
+def queue(store: RunStore, cfg, name: str, me: Identity, limits) -> int:
+    """Queue ``cfg`` — or, when the same experiment is already in the store (done, queued or running), show that
+    run instead of training it again — and select it. QuotaExceeded when a classroom limit refuses it."""
+    same = store.identical(cfg, active=True)
+    run_id = same.id if same is not None else store.enqueue(cfg, name, me, limits)
+    if same is not None:
+        ss["tr_reused"] = (f"The same experiment is already in the store (run #{same.id}, {same.status}): it is "
+                           "shown below instead of being trained again.")
+    else:
+        worker.ensure_worker(store.root)
+    ss.tr_sel = [i for i in ss.tr_sel if i != run_id] + [run_id]
+    st.query_params["run"] = str(run_id)
+    return run_id
+
+
 def act(verb: str, store: RunStore, run_id: int, me: Identity, limits=None) -> None:
     """A button's callback: cancel, resume or delete, as ``me``; a refusal is said, never raised."""
     try:
@@ -90,12 +105,23 @@ def owner_buttons(store: RunStore, run, me: Identity | None, limits) -> None:
                       args=("delete", store, run.id, me))
 
 
-def show_run(store: RunStore, run, me: Identity | None = None, limits=None) -> None:
+def waiting(place) -> str:
+    """Where a queued run stands, for the progress line: its place and the estimated wait."""
+    if place is None:
+        return ""
+    minutes = max(1, round(place.wait_seconds / 60))
+    wait = f"{'about' if place.measured else 'at most'} {minutes} min" if place.wait_seconds >= 30 else "under a minute"
+    return f" · place {place.position} in the queue, {wait} to wait"
+
+
+def show_run(store: RunStore, run, me: Identity | None = None, limits=None, places: dict | None = None) -> None:
     epochs, k = epochs_of(str(store.root), run.id, run.updated), classes_of(run)
+    if reused := ss.pop("tr_reused", None):
+        st.info(reused)
     st.subheader(f"Run #{run.id} — {escape(run.name)}")
-    ahead = sum(r.status == "queued" and r.id < run.id for r in store.list("queued"))
-    st.progress(min(max(run.progress, 0.0), 1.0), text=f"{ICONS[run.status]} {run.status} · epoch {len(epochs)} "
-                f"of {run.config.epochs}" + (f" · {ahead} queued run(s) ahead" if run.status == "queued" else "")
+    phase = f" · {run.phase}" if run.status == "running" and run.phase else ""
+    st.progress(min(max(run.progress, 0.0), 1.0), text=f"{ICONS.get(run.status, '•')} {run.status}{phase} · epoch "
+                f"{len(epochs)} of {run.config.epochs}" + waiting((places or {}).get(run.id))
                 + (f" · {run.device}" if run.device else ""))
     box = {"done": st.success, "diverged": st.error, "failed": st.error, "cancelled": st.warning,
            "interrupted": st.warning, "stopped": st.warning}.get(run.status, st.info)
@@ -141,11 +167,13 @@ def compare(store: RunStore, runs) -> None:
                  index=list(frames)), width="stretch")
 
 
-def runs_table(store: RunStore, runs, me: Identity | None) -> None:
-    rows = []
+def runs_table(store: RunStore, runs, me: Identity | None, places: dict | None = None) -> None:
+    rows, places = [], places or {}
     for r in runs:
         ep = [100 * e["test_top1"] for e in epochs_of(str(store.root), r.id, r.updated) if tc.finite(e["test_top1"])]
-        row = {"#": r.id, "name": r.name, "status": f"{ICONS.get(r.status, '•')} {r.status}", "progress": r.progress,
+        status = (f"{ICONS.get(r.status, '•')} {r.status}" + (f" ({places[r.id].position})" if r.id in places else "")
+                  + (f": {r.phase}" if r.status == "running" and r.phase else ""))
+        row = {"#": r.id, "name": r.name, "status": status, "progress": r.progress,
                "final test top-1": ep[-1] if ep else None, "best test top-1": max(ep, default=None),
                "yours": "✓" if me and r.owner == me.id else "", "message": r.message}
         if me and me.teacher:
@@ -160,7 +188,7 @@ def runs_table(store: RunStore, runs, me: Identity | None) -> None:
     st.dataframe(pd.DataFrame(rows), key="tr_runs", on_select=picked, selection_mode="multi-row", hide_index=True,
                  placeholder="—", height=min(36 * (len(rows) + 1) + 3, 400), column_config={
                      "progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
-                     "final test top-1": pct, "best test top-1": pct, "status": st.column_config.TextColumn(width=110),
+                     "final test top-1": pct, "best test top-1": pct, "status": st.column_config.TextColumn(width=160),
                      "message": st.column_config.TextColumn(width="large")})
 
 
@@ -177,11 +205,12 @@ def live(store: RunStore, active_before: bool, me: Identity | None = None, limit
     if not runs:
         st.info("No runs yet: pick a ladder step above and press **Queue this run**.")
         return
-    runs_table(store, runs, me)
+    places = store.queue_places(limits)  # once per refresh: the whole queue's order and waits
+    runs_table(store, runs, me, places)
     by_id, wanted = {r.id: r for r in runs}, st.query_params.get("run", "")
     if wanted and not (run_number(wanted) in by_id):
         st.warning(f"There is no run {escape(wanted[:40])} in this store; showing the newest run.")
-    show_run(store, by_id[shown_id(runs)], me, limits)
+    show_run(store, by_id[shown_id(runs)], me, limits, places)
     chosen = [by_id[i] for i in ss.tr_sel if i in by_id]
     if len(chosen) >= 2:
         compare(store, chosen)

@@ -6,7 +6,7 @@ matrix — as a zip (the page) or as files in a folder (``python -m cnncalc expo
 stored checkpoint on the run's own test split, prepared as the engine prepared it at training time: the same
 source, limit and seed (so the same images), the run's stored normalisation, ZCA refitted on the same training
 images, the centre 28×28 crop of "cropflip", the run's pipeline (fast or the lab's transforms), the engine's
-evaluation batches of :data:`EVAL_BATCH`, and bf16 autocast and channels_last exactly when the engine used them
+evaluation batches (engine.EVAL_BATCH), and bf16 autocast and channels_last exactly when the engine used them
 on this kind of device. So trace / total equals the test top-1 the engine recorded for the checkpoint's epoch —
 an independent check that is shown beside the matrix (a run trained on another kind of device may differ by a
 few images: different kernels round differently, and the check says so).
@@ -43,7 +43,6 @@ from . import data as datasets
 from .config import cli_command
 
 MAX_TEST_IMAGES = 10_000    # images one confusion matrix evaluates at most (CIFAR-10's whole test set)
-EVAL_BATCH = 1000           # engine.evaluate's batch size: the same batches give the same bf16 numbers
 ZIP_MAX_BYTES = 64 * 2**20  # the page's zip, built in memory: above this the weights are left out (the CLI has them)
 CACHE_FORMAT = 1
 EPOCH_COLUMNS = ("epoch", "train_loss", "train_top1", "train_top5", "test_loss", "test_top1", "test_top5", "lr",
@@ -205,15 +204,12 @@ class TestSplit:
 
 
 def test_split(cfg, cap: int = MAX_TEST_IMAGES) -> TestSplit:
-    """The run's test images as the engine had them (data.load with its source, limit and seed), at most
-    ``cap`` of them (a seeded sample, with a note). An ImageFolder tree decodes its test split only (data's own
-    listing and seeded choice), unless ZCA needs the training images too. NotAvailable when the data is not
-    here, with no server path in the message."""
-    folder = cfg.data not in BUILTIN and Path(cfg.data).is_dir()  # not a packed .npz: data.load reads those
+    """The run's test images as the engine had them — :func:`cnncalc.train.engine.load_data`, the engine's own
+    choice of images (source, limit, test limit, seed) — at most ``cap`` of them (a seeded sample, with a
+    note). NotAvailable when the data is not here, with no server path in the message."""
+    from . import engine
     try:
-        if folder and not cfg.zca:
-            return _folder_test(Path(cfg.data), cfg, cap)
-        d = datasets.load(cfg.data, cfg.limit, cfg.seed)
+        d = engine.load_data(cfg)
     except (datasets.DataUnavailable, OSError) as err:
         raise NotAvailable(_data_message(cfg.data, err)) from None
     split = TestSplit(d.test_x, d.test_y, d.classes, len(d.test_y), d.train_x if cfg.zca else None)
@@ -221,21 +217,6 @@ def test_split(cfg, cap: int = MAX_TEST_IMAGES) -> TestSplit:
         keep = np.sort(np.random.default_rng(cfg.seed).permutation(split.total)[:cap])
         split.x, split.y, split.note = split.x[keep], split.y[keep], _sampled(cap, split.total)
     return split
-
-
-def _folder_test(root: Path, cfg, cap: int) -> TestSplit:
-    """data.image_folder's test split without decoding its training split: the same class list (train/'s
-    folders), the same listing and, with a limit, the same seeded choice (seed + 1)."""
-    if not (root / "train").is_dir() or not (root / "test").is_dir():
-        raise datasets.DataUnavailable("the folder is missing or has no train/ and test/ folders")
-    classes = sorted(d.name for d in (root / "train").iterdir() if d.is_dir())
-    files = len(datasets._listing(root / "test", classes))
-    total = min(files, cfg.limit) if cfg.limit else files
-    if total <= cap:
-        x, y = datasets._decode_folder(root / "test", classes, cfg.limit, cfg.seed + 1)
-        return TestSplit(x, y, tuple(classes), total)
-    x, y = datasets._decode_folder(root / "test", classes, cap, cfg.seed + 1)
-    return TestSplit(x, y, tuple(classes), total, note=_sampled(cap, total))
 
 
 def _sampled(cap: int, total: int) -> str:
@@ -274,7 +255,7 @@ def compute(store, run, device: str | None = None, cap: int = MAX_TEST_IMAGES) -
     import torch
 
     from ..pytorch.models import WeightsUnavailable, from_run
-    from .engine import fit_zca, use_bf16
+    from .engine import fit_zca, use_bf16, use_channels_last
     t0, cfg, signature = time.perf_counter(), run.config, _signature(store, run)
     try:
         clf = from_run(store, run)
@@ -283,7 +264,7 @@ def compute(store, run, device: str | None = None, cap: int = MAX_TEST_IMAGES) -
     split = test_split(cfg, cap)
     dev = eval_device(run, device)
     bf16 = use_bf16(cfg, dev)
-    channels_last = cfg.pipeline == "fast" and (dev.type == "cuda" or bf16)  # engine.prepare's rule
+    channels_last = use_channels_last(cfg, dev, bf16)  # the engine's own rule: the same numbers
     model = clf.model.to(dev)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -323,7 +304,7 @@ def _predict(model, cfg, split: TestSplit, dev, mean, std, zca, bf16: bool, chan
     in the engine's evaluation batches; ``topk(1)`` as engine.top_k_correct, so ties break as they did."""
     import torch
 
-    from .engine import Batches, LabLoader
+    from .engine import EVAL_BATCH, Batches, LabLoader
     gen = torch.Generator(device=dev)  # the test path draws nothing; the class wants one
     out = []
     autocast = torch.autocast(dev.type if dev.type in ("cuda", "cpu") else "cpu", dtype=torch.bfloat16,

@@ -70,7 +70,8 @@ def test_pooling_table_and_blow_up_inputs(page):
     assert any("as many weights as a fully-connected layer" in s.value for s in at.success)
 
 
-def _fake(source, limit, test_limit, epochs, seed=0, store=None, owner="", device="auto", on_progress=None):
+def _fake(source, limit, test_limit, epochs, seed=0, store=None, owner="", device="auto", on_progress=None,
+          limits=None):
     """Hand-made results: MLP 40 % / 39 %, CNN 55 % / 30 % on 500 test images."""
     finals = {("MLP", "original"): 0.40, ("MLP", "shuffled"): 0.39, ("CNN", "original"): 0.55,
               ("CNN", "shuffled"): 0.30}

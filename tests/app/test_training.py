@@ -220,8 +220,8 @@ def test_the_same_cookie_is_the_same_owner_after_a_reload(store, monkeypatch):
 def test_quota_refusal_names_the_limit(store, monkeypatch, fresh_limits):
     monkeypatch.setenv("CNNCALC_QUEUED_RUNS_PER_OWNER", "2")
     at = sign_in(_open(), "Ada")
-    for _ in range(3):
-        queue(at)
+    for epochs in (2, 3, 4):  # three different experiments (the same one twice would be shown, not queued)
+        queue(at, epochs=epochs)
     assert len(store.list()) == 2
     assert any("queued_runs_per_owner" in plain(e.value) and "classroom.toml" in plain(e.value) for e in at.error)
 
@@ -237,4 +237,39 @@ def test_run_names_and_odd_links_are_text(store):
     odd.query_params["run"] = "²"
     odd.run()
     assert not odd.exception
+
+
+def test_quick_demo_queues_the_recipe_once_for_the_class(store, monkeypatch):
+    """On a machine without a GPU the form starts with the quick recipe; the Quick demo button queues it, and a
+    second student pressing it is shown the same run instead of training it again."""
+    from cnncalc.train.config import QUICK_EXPLANATION, quick_config
+    from ui import training_form
+    small = quick_config("synthetic").replace(limit=2_000, test_limit=400)  # within the synthetic-data quota
+    monkeypatch.setattr(training_form, "quick_run", lambda: small)
+    a = sign_in(_open(), "Ada")
+    assert a.number_input(key="tr_epochs").value == quick_config("synthetic").epochs  # the form's default here
+    assert any(QUICK_EXPLANATION[:60] in m.value for m in a.markdown)
+    a.button(key="tr_quick").click().run()
+    assert not a.exception
+    (run,) = store.list()
+    assert run.config == small and run.status == "queued"
+    assert any("place 1 in the queue" in p.proto.text for p in a.get("progress"))
+    b = sign_in(_open(), "Bob")
+    b.button(key="tr_quick").click().run()
+    assert len(store.list()) == 1 and b.query_params["run"] == str(run.id)
+    assert any("already in the store" in i.value for i in b.info)
+
+
+def test_cpu_ladder_buttons_scale_the_step_and_full_length_restores_it(store):
+    from cnncalc.train.config import LADDER, cpu_ladder
+    at = _open()
+    step = "3 + random crop 28 + flip"
+    at.button(key="tr_step3").click().run()
+    small = cpu_ladder(LADDER[step])
+    assert at.number_input(key="tr_epochs").value == small["epochs"] < LADDER[step]["epochs"]
+    assert at.number_input(key="tr_limit").value == small["limit"]
+    at.toggle(key="tr_full").set_value(True).run()
+    at.button(key="tr_step3").click().run()
+    assert at.number_input(key="tr_epochs").value == LADDER[step]["epochs"]
+    assert at.number_input(key="tr_limit").value == 0
 

@@ -2,7 +2,7 @@
 import streamlit as st
 import torch
 
-from cnncalc.train import worker as train_worker
+from cnncalc.train.config import QUICK_EXPLANATION
 from cnncalc.train.store import QuotaExceeded, RunStore, default_root
 from ui import budget, identity, ladder_view
 from ui import training_form as form
@@ -24,24 +24,26 @@ form.init(GPU)
 ss.setdefault("tr_sel", [n] if (n := runs_view.run_number(st.query_params.get("run", ""))) else [])
 
 with st.expander("New run", expanded=True):
+    quick = st.button("⚡ Quick demo — the lab's network learns CIFAR-10 in about a minute on a CPU", type="primary",
+                      key="tr_quick", help="Queues the quick recipe on CIFAR-10 (the same run for everyone: "
+                      "if it already ran, you get its result at once).")
+    with st.expander("What the quick recipe changes from the lab's settings, and why"):
+        st.markdown(QUICK_EXPLANATION)
     if not GPU:
-        st.info("**No GPU here: training runs on the CPU, which is slow.** Keep a few epochs and a limit of "
-                "1,000–2,000 examples per split for a demo; the ladder's 30–100 epochs on all 50,000 images "
-                "need a GPU.")
-    form.ladder_buttons()
+        st.info("**No GPU here: training runs on the CPU.** The form starts with the quick recipe, and the ladder "
+                "buttons fill a CPU-sized version of each step (a few minutes) unless *Full length* is on.")
+    form.ladder_buttons(GPU)
     submitted = form.form(GPU, limits.data_folders)
     st.caption(f"Classroom limits: {limits.queued_runs_per_owner} runs queued or running per student, "
                f"{limits.run_epoch_examples:,} epochs × training images per run, {limits.run_minutes:g} min per run.")
 
-if submitted:
+if submitted or quick:
     if me is None:
         st.error("**Type your name first** (above): runs are kept under it.")
     else:
         try:
-            new = store.enqueue(form.config_from_form(limits.data_folders), ss.tr_name.strip(), me, limits)
-            train_worker.ensure_worker(store.root)
-            ss.tr_sel = [i for i in ss.tr_sel if i != new] + [new]
-            st.query_params["run"] = str(new)
+            cfg = form.quick_run() if quick else form.config_from_form(limits.data_folders)
+            runs_view.queue(store, cfg, "quick demo" if quick else ss.tr_name.strip(), me, limits)
         except QuotaExceeded as err:
             st.error(f"**Not queued — a classroom limit:** {err}")
         except runs_view.STORE_ERRORS as err:

@@ -39,17 +39,22 @@ def shuffled_data(data, seed: int = 0):
                      data.train_y, shuffle_pixels(data.test_x, perm), data.test_y)
 
 
-def shuffled_config(model: str, source: str, limit: int, epochs: int, seed: int = 0, device: str = "auto"):
+def shuffled_config(model: str, source: str, limit: int, epochs: int, seed: int = 0, device: str = "auto",
+                    test_limit: int | None = None):
     from ...train.config import TrainConfig
 
-    return TrainConfig(spec=MODELS[model], data=source, limit=limit, epochs=epochs, batch_size=64, lr=1e-3,
-                       optimizer="adam", standardize="train", seed=seed, device=device)
+    return TrainConfig(spec=MODELS[model], data=source, limit=limit, test_limit=test_limit, epochs=epochs,
+                       batch_size=64, lr=1e-3, optimizer="adam", standardize="train", seed=seed, device=device)
 
 
 def train_recorded(cfg, data, name: str, store=None, owner: str = "",
-                   on_progress: Callable[[float], None] | None = None) -> tuple[int | None, list[dict]]:
+                   on_progress: Callable[[float], None] | None = None, limits=None,
+                   variant: str | None = None) -> tuple[int | None, list[dict]]:
     """Train ``cfg`` on ``data`` (already in memory) and, with a ``store``, record the run there as the
-    worker would (queued → running → done, every epoch as it ends) so it shows on the Training page."""
+    worker would (queued → running → done, every epoch as it ends) so it shows on the Training page. The
+    store's rules apply as to any run: ``limits`` (the class's quotas: QuotaExceeded), and with a ``variant``
+    (what the config alone does not say — the pixel shuffle, the test cut) an identical finished run is
+    returned from the store instead of being trained again."""
     import contextlib
     import dataclasses
     import os
@@ -57,8 +62,11 @@ def train_recorded(cfg, data, name: str, store=None, owner: str = "",
     from ...train.engine import pick_device, train
 
     run_id = None
+    if store is not None and variant is not None and (same := store.identical(cfg, variant=variant)) is not None:
+        return same.id, store.epochs(same.id)
     if store is not None:  # recorded as running from the start: no worker can take it
-        run_id = store.start_external(cfg, name, owner, os.getpid(), str(pick_device(cfg.device)))
+        run_id = store.start_external(cfg, name, owner, os.getpid(), str(pick_device(cfg.device)), limits=limits,
+                                      variant=variant)
     records: list[dict] = []
 
     def on_epoch(rec):
@@ -85,7 +93,7 @@ def train_recorded(cfg, data, name: str, store=None, owner: str = "",
     try:
         with alive:  # beats from its own thread: a slow stretch never looks like a dead process
             train(cfg, data=data, on_epoch=on_epoch, on_progress=progress, on_start=on_start, progress_every=5,
-                  should_stop=stop)
+                  should_stop=stop, on_phase=(lambda p: store.set_phase(run_id, p)) if run_id is not None else None)
     except Exception as err:
         if run_id is not None:
             cancelled = type(err).__name__ == "Cancelled"
@@ -160,9 +168,10 @@ class ShuffledResult:
 
 def shuffled_pixels_runs(source: str = "synthetic", limit: int = 2000, test_limit: int = 500, epochs: int = 4,
                          seed: int = 0, store=None, owner: str = "", device: str = "auto",
-                         on_progress: Callable[[float, str], None] | None = None) -> ShuffledResult:
+                         on_progress: Callable[[float, str], None] | None = None, limits=None) -> ShuffledResult:
     """Four runs — MLP and CNN, on original and on shuffled pixels — on ``limit`` training and
-    ``test_limit`` test images of ``source`` (synthetic | cifar10 | an ImageFolder path)."""
+    ``test_limit`` test images of ``source`` (synthetic | cifar10 | an ImageFolder path). With a ``store``, each
+    goes through the store's rules (``limits``; a finished identical run is reused, not trained again)."""
     from ...train import data as datasets
 
     if not (1 <= limit <= MAX_IMAGES and 1 <= epochs <= MAX_EPOCHS and 0 <= (test_limit or 0) <= MAX_IMAGES):
@@ -175,9 +184,11 @@ def shuffled_pixels_runs(source: str = "synthetic", limit: int = 2000, test_limi
     sets = {"original": data, "shuffled": shuffled_data(data, seed)}
     runs, plan = [], [(m, p) for m in MODELS for p in sets]
     for i, (model, pixels) in enumerate(plan):
-        cfg = shuffled_config(model, source, limit, epochs, seed, device)
+        cfg = shuffled_config(model, source, limit, epochs, seed, device, test_limit or None)
         name = f"shuffled-pixels: {model}, {pixels}"
         report = (lambda f, i=i, name=name: on_progress((i + f) / len(plan), name)) if on_progress else None
-        run_id, records = train_recorded(cfg, sets[pixels], name, store, owner, report)
+        variant = (f"shuffled-pixels demo: {pixels} pixels, permutation seed {seed}, first {len(data.test_y)} test "
+                   "images")  # what the config alone does not say: the same config trains on other pixels
+        run_id, records = train_recorded(cfg, sets[pixels], name, store, owner, report, limits, variant)
         runs.append(ShuffledRun(model, pixels, run_id, records))
     return ShuffledResult(source, data.name, len(data.train_y), len(data.test_y), runs)

@@ -5,6 +5,8 @@ against the later ones; the quick CPU recipe, end to end.
     python benchmarks/bench_train.py --data DIR --device cuda --epochs 3 --full-run 50   # on a GPU
     .venv/bin/python benchmarks/bench_train.py --data ../shared/data/cifar10-jpeg --first-epoch --limit 5000
     .venv/bin/python benchmarks/bench_train.py --data ../shared/data/cifar10-jpeg --quick bf16 --repeat 3
+    python benchmarks/bench_train.py --gpu-suite --data .carry/cifar10-jpeg.npz --device cuda --full-run 50 \
+        --out bench.jsonl                                                   # issue #12, one command
 
 Both train the lab net at batch 128, lr 0.1, with random crop + flip and standardization (the lab's step 3),
 for ``--epochs`` epochs each; the first epoch is reported apart (warm-up). ``--full-run N`` also times
@@ -15,7 +17,14 @@ without the engine's warm-up, prints the seconds of each phase and epoch. ``--qu
 (config.QUICK) in a fresh process per repeat — wall time from the process's start and from the run's (data
 loading included), test top-1 on the recipe's test images and on all 10,000; ``--precision``/``--threads``
 change how it runs (``--threads 1``: a CPU half as fast), ``--uncached`` decodes the JPEGs instead of reading
-the decoded cache. Every line records the CPU pressure (/proc/pressure/cpu, avg10) before and after: a run
+the decoded cache.
+
+``--gpu-suite`` (issue #12): in one run, each line a JSON object printed (and appended to ``--out``) as soon as
+it is measured — (a) batch 128, 3 epochs each: the graphed fast path (the whole step one CUDA graph,
+cnncalc/train/graphed.py), the eager fast path and the lab's DataLoader pipeline; (b) the same with batch norm;
+(c) batch 8, 2 epochs, graphed and eager; (d) with ``--full-run N``, an N-epoch graphed run end to end, the data
+loaded from the file inside the clock. On a CPU the "graphed" rows train eagerly (their note says so): a
+rehearsal of the script, not a measurement. Every line records the CPU pressure (/proc/pressure/cpu, avg10) before and after: a run
 whose neighbours were busy shows it.
 """
 from __future__ import annotations
@@ -151,6 +160,53 @@ def quick(args) -> None:
         print(f"{key}: best {best:.4g}, typical (median) {statistics.median(values):.4g}, all {values}")
 
 
+def gpu_suite(args) -> None:
+    """Issue #12's measurements (a)–(d), in priority order, each line written the moment it exists."""
+    device = pick_device(args.device)
+    sink = open(args.out, "a") if args.out else None
+
+    def emit(row: dict) -> None:
+        line = json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
+        print(line, flush=True)
+        if sink:
+            sink.write(line + "\n")
+            sink.flush()
+
+    t0 = time.perf_counter()
+    data = datasets.load(args.data, args.limit)
+    emit({"machine": machine(device), "torch": torch.__version__, "device": str(device),
+          "train_images": len(data.train_y), "test_images": len(data.test_y),
+          "load_s": time.perf_counter() - t0})
+    workers = min(8, os.cpu_count() or 2)
+    base = TrainConfig(data=args.data, limit=args.limit, epochs=3, batch_size=128, lr=0.01, momentum=0.9,
+                       standardize="train", augment="cropflip", device=args.device, workers=workers)
+    paths = {"graphed": {}, "eager": {"graph": "off"}, "lab pipeline": {"pipeline": "lab"}}
+
+    def measure(case: str, cfg: TrainConfig, path: str) -> dict:
+        t = time.perf_counter()
+        result = train(cfg, data)
+        secs = [r.seconds for r in result.records]
+        row = {"case": case, "path": path, "epochs": len(secs), "s_per_epoch": statistics.median(secs[1:]),
+               "first_epoch_s": secs[0], "total_s": time.perf_counter() - t,
+               "test_top1": result.records[-1].test_top1, "notes": result.notes}
+        emit(row)
+        return row
+
+    for case, bn in (("(a) batch 128", False), ("(b) batch 128 + batch norm", True)):
+        rows = {name: measure(case, base.replace(batchnorm=bn, **change), name) for name, change in paths.items()}
+        emit({"case": case, "lab_over_graphed": rows["lab pipeline"]["s_per_epoch"] / rows["graphed"]["s_per_epoch"],
+              "eager_over_graphed": rows["eager"]["s_per_epoch"] / rows["graphed"]["s_per_epoch"]})
+    small = base.replace(epochs=2, batch_size=8, lr=0.01)
+    rows = {name: measure("(c) batch 8", small.replace(**change), name) for name, change in list(paths.items())[:2]}
+    emit({"case": "(c) batch 8", "eager_over_graphed": rows["eager"]["s_per_epoch"] / rows["graphed"]["s_per_epoch"]})
+    if args.full_run:
+        t = time.perf_counter()
+        result = train(base.replace(epochs=args.full_run))  # data=None: loading inside the clock
+        emit({"case": f"(d) {args.full_run} epochs end to end", "path": "graphed", "wall_s": time.perf_counter() - t,
+              "s_per_epoch": statistics.median(r.seconds for r in result.records),
+              "test_top1": result.records[-1].test_top1, "notes": result.notes})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="synthetic")
@@ -167,7 +223,11 @@ def main() -> None:
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], help="--quick: run it in this precision")
     ap.add_argument("--threads", type=int, help="--quick: OMP_NUM_THREADS (1: a CPU half as fast)")
     ap.add_argument("--uncached", action="store_true", help="--quick: decode the JPEGs (an empty cache folder)")
+    ap.add_argument("--gpu-suite", action="store_true", help="issue #12's measurements (a)-(d), one JSON line each")
+    ap.add_argument("--out", help="--gpu-suite: also append each line to this file as it is measured")
     args = ap.parse_args()
+    if args.gpu_suite:
+        return gpu_suite(args)
     if args.first_epoch:
         return first_epoch(args)
     if args.quick:

@@ -24,7 +24,7 @@ FIELD_STRATEGIES = dict(
     schedule=st.sampled_from(["none", "exponential", "step", "cosine", "onecycle"]),
     gamma=st.floats(0.5, 1.0), pipeline=st.sampled_from(["fast", "lab"]),
     device=st.sampled_from(["auto", "cpu", "cuda"]), precision=st.sampled_from(["auto", "fp32", "bf16"]),
-    compile=st.booleans(), seed=st.integers(0, 10_000), workers=st.integers(0, 8))
+    compile=st.booleans(), graph=st.sampled_from(["auto", "off"]), seed=st.integers(0, 10_000), workers=st.integers(0, 8))
 configs = st.builds(TrainConfig, **FIELD_STRATEGIES)
 
 

@@ -36,7 +36,7 @@ def _done(store, cfg, owner=ALICE, seconds=None):
 # --- the same experiment --------------------------------------------------------------------------------------
 def test_where_it_runs_is_not_the_experiment():
     base = experiment_key(QUICK)
-    changes = dict(device="cuda", pipeline="lab", precision="bf16", workers=0, compile=True)
+    changes = dict(device="cuda", pipeline="lab", precision="bf16", workers=0, compile=True, graph="off")
     assert set(changes) == set(EXECUTION_FIELDS)
     for field, value in changes.items():
         assert experiment_key(QUICK.replace(**{field: value})) == base, field

@@ -59,11 +59,13 @@ def add_parsers(sub) -> None:
     t.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers (lab pipeline)")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--compile", action="store_true", help="torch.compile the model (GPU, long runs)")
+    t.add_argument("--graph", default=d.graph, choices=["auto", "off"],
+                   help="auto: on CUDA each training step is one CUDA graph (fast pipeline); off: eager steps")
     t.add_argument("--data-dir", help="run store folder (default: $CNNCALC_DATA or ./data)")
     t.add_argument("--owner", help="record the run as this student's (default: the teacher's)")
     t.add_argument("--json", action="store_true", help="one JSON line per epoch")
     t.set_defaults(run=_train)
-    lad = sub.add_parser("ladder", help="run the lab's five steps one after the other and summarise them",
+    lad = sub.add_parser("ladder", help="run the lab's six steps one after the other and summarise them",
                          description="Each step of the lab's ladder (config.LADDER) as a run in the store, then "
                                      "a table: final and best test top-1, and the test-loss minimum.")
     lad.add_argument("--data", default=d.data)

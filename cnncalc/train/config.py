@@ -115,6 +115,8 @@ class TrainConfig:
     precision: str = "auto"         # auto: bf16 autocast in the fast pipeline on CUDA and on CPUs with AMX
                                     # (where it pays), else fp32 | fp32 | bf16
     compile: bool = False           # torch.compile the model (pays on a GPU for long runs; slower on this CPU)
+    graph: str = "auto"             # auto: on CUDA, the fast pipeline's training step as one CUDA graph (full
+                                    # batches only; cnncalc/train/graphed.py) | off: eager steps
     seed: int = 0
     workers: int = 2                # DataLoader workers of the lab pipeline
 
@@ -125,6 +127,7 @@ class TrainConfig:
         checks = {"standardize": ("none", "lab", "train"), "augment": ("none", "cropflip", "padcrop"),
                   "optimizer": ("sgd", "adam", "adamw"), "pipeline": ("fast", "lab"),
                   "precision": ("auto", "fp32", "bf16"),
+                  "graph": ("auto", "off"),
                   "schedule": ("none", "exponential", "step", "cosine", "onecycle")}
         for key, allowed in checks.items():
             if getattr(self, key) not in allowed:
@@ -155,7 +158,7 @@ class TrainConfig:
 # (the same data, network, optimisation and seed; bf16 or another device rounds differently and the lab's
 # DataLoader draws other crops, so the numbers differ within noise, never in kind). RunStore.identical() offers a
 # finished run of the same experiment instead of training it again.
-EXECUTION_FIELDS = ("device", "pipeline", "precision", "workers", "compile")
+EXECUTION_FIELDS = ("device", "pipeline", "precision", "workers", "compile", "graph")
 BUILT_IN_DATA = ("cifar10", "mnist", "synthetic")
 
 

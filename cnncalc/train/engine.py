@@ -8,6 +8,10 @@ Two input pipelines share one loop:
   (airbench; :func:`use_bf16`, :func:`use_channels_last`).
 * ``lab`` — the lab's own pipeline: torchvision transforms on PIL images through a DataLoader.
 
+On CUDA the fast pipeline's training step is one CUDA graph (:mod:`.graphed`: forward, loss, backward and the
+optimiser step replayed as one launch; full batches only), unless ``graph="off"``; eager steps are the
+reference and the fallback.
+
 Train metrics are averaged over the epoch's batches (as the lab computes them); test metrics over the
 whole test set. Seeded: the same config on the same device gives the same numbers.
 
@@ -33,6 +37,7 @@ import torch.nn.functional as F
 
 from ..pytorch.bridge import build_model
 from ..train import data as datasets
+from . import graphed as graph_step
 from .config import LAB_MEAN, LAB_STD, TrainConfig, cpu_has_amx, cpu_has_bf16, model_spec  # noqa: F401
 
 CROP = 28  # RandomCrop / CenterCrop size of the lab's augmentation step
@@ -156,10 +161,12 @@ class Batches:
         flip = torch.rand(b, device=d, generator=self.gen) < 0.5
         return torch.where(flip[:, None, None, None], out.flip(3), out)
 
-    def epoch(self, batch_size: int, train: bool):
+    def epoch(self, batch_size: int, train: bool, drop_last: bool = False):
+        """The epoch's batches: shuffled in training; with ``drop_last`` full batches only (a CUDA graph's one
+        shape), the order's last ``n % batch_size`` images left out."""
         n = len(self.y)
         order = torch.randperm(n, device=self.device, generator=self.gen) if train else torch.arange(n, device=self.device)
-        for i in range(0, n, batch_size):
+        for i in range(0, n - n % batch_size if drop_last else n, batch_size):
             idx = order[i:i + batch_size]
             yield self.prepare(self.x[idx], train), self.y[idx]
 
@@ -221,9 +228,15 @@ class LabLoader:
         self._epoch = int(state["epoch"])
 
 
-def make_optimizer(cfg: TrainConfig, model: torch.nn.Module, steps_per_epoch: int):
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module, steps_per_epoch: int, graphed: bool = False,
+                   device: torch.device | None = None):
+    """The optimiser and schedule of ``cfg``. ``graphed``: the optimiser in the form a CUDA graph holds
+    (:func:`graphed.graph_optimizer`: rate as a tensor on ``device``, fused SGD / capturable Adam); the schedules
+    write that tensor in place."""
     params = model.parameters()
-    if cfg.optimizer == "sgd":
+    if graphed:
+        opt = graph_step.graph_optimizer(cfg, model, device)
+    elif cfg.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
                               weight_decay=cfg.weight_decay)
     else:
@@ -309,6 +322,8 @@ class Session:
     optimizer: torch.optim.Optimizer
     schedule: object | None
     notes: list[str]
+    graphed: bool = False           # the training step is one CUDA graph (built at the first batch)
+    graph: graph_step.GraphedStep | None = None
 
 
 def cached_folder(root: Path) -> Path | None:
@@ -423,12 +438,19 @@ def prepare(cfg: TrainConfig, data: datasets.ImageData | None = None,
         model = model.to(memory_format=torch.channels_last)
     net = torch.compile(model) if cfg.compile else model
     train_b, test_b = _batches(cfg, data, device, mean, std, channels_last)
-    steps = train_b.steps(cfg.batch_size)
+    n = len(data.train_y)
+    graphed = graph_step.graphed(cfg, device, n)
+    steps = graph_step.graph_steps(n, cfg.batch_size) if graphed else train_b.steps(cfg.batch_size)
     if bf16 or channels_last:
         notes.append(", ".join(["bf16 autocast"] * bf16 + ["channels_last"] * channels_last) + " (fast pipeline)")
-    opt, sched = make_optimizer(cfg, model, steps)
+    if graphed:
+        notes.append(f"each training step is one CUDA graph (full batches of {cfg.batch_size}: the last "
+                     f"{n % cfg.batch_size} images of each epoch's shuffled order are left out)")
+    elif device.type == "cuda" and (why := graph_step.why_not_graphed(cfg, device, n)):
+        notes.append(why)
+    opt, sched = make_optimizer(cfg, model, steps, graphed, device)
     return Session(cfg, device, data, spec, input_shape, mean, std, model, net, train_b, test_b, steps, bf16, opt,
-                   sched, notes)
+                   sched, notes, graphed)
 
 
 class Budget:
@@ -459,18 +481,20 @@ def train_epoch(s: Session, epoch: int, every: int,
     losses = torch.zeros(s.steps, device=device)
     top1 = torch.zeros(s.steps, device=device)
     top5 = torch.zeros(s.steps, device=device)
-    for step, (xb, yb) in enumerate(s.train_batches.epoch(cfg.batch_size, train=True)):
-        with _autocast(device, s.bf16):
-            logits = s.net(xb).float()
-        loss = F.cross_entropy(logits, yb)
-        s.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        s.optimizer.step()
+    batches = s.train_batches.epoch(cfg.batch_size, train=True, drop_last=True) if s.graphed else \
+        s.train_batches.epoch(cfg.batch_size, train=True)
+    for step, (xb, yb) in enumerate(batches):
+        if s.graphed:
+            if s.graph is None:  # captured once, on the run's first batch (the warm-up puts everything back)
+                s.graph = graph_step.GraphedStep(s, xb, yb)
+            loss, c1, c5 = s.graph.step(xb, yb)
+        else:
+            loss, c1, c5 = _eager_step(s, xb, yb)
         if cfg.schedule == "onecycle":
             s.schedule.step()
-        losses[step] = loss.detach()
-        top1[step] = top_k_correct(logits.detach(), yb, 1) / len(yb)
-        top5[step] = top_k_correct(logits.detach(), yb, 5) / len(yb)
+        losses[step] = loss
+        top1[step] = c1 / len(yb)
+        top5[step] = c5 / len(yb)
         if (step + 1) % every == 0:
             running = losses[:step + 1].mean().item()  # the one host sync every `every` steps
             _check_finite(running, cfg, epoch, step + 1, len(s.data.classes))
@@ -482,6 +506,18 @@ def train_epoch(s: Session, epoch: int, every: int,
                 done = step + 1
                 return losses[:done].tolist(), top1[:done].mean().item(), top5[:done].mean().item()
     return losses.tolist(), top1.mean().item(), top5.mean().item()
+
+
+def _eager_step(s: Session, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One training step, op by op: (loss, top-1 count, top-5 count), on the device."""
+    with _autocast(s.device, s.bf16):
+        logits = s.net(xb).float()
+    loss = F.cross_entropy(logits, yb)
+    s.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    s.optimizer.step()
+    logits = logits.detach()
+    return loss.detach(), top_k_correct(logits, yb, 1), top_k_correct(logits, yb, 5)
 
 
 def capture(s: Session, epoch: int) -> dict:
@@ -571,7 +607,7 @@ def _run_epoch(s: Session, epoch: int, every: int, on_progress, should_stop, bud
                phase: Callable[[str], None]) -> EpochRecord:
     """One epoch: train (until the budget is spent, at most), evaluate, step a per-epoch schedule."""
     t0 = time.perf_counter()
-    lr = s.optimizer.param_groups[0]["lr"]
+    lr = float(s.optimizer.param_groups[0]["lr"])  # a device tensor in a graphed run
     phase(TRAINING)
     batch_losses, top1, top5 = train_epoch(s, epoch, every, on_progress, should_stop, budget)
     train_loss = float(np.mean(batch_losses))

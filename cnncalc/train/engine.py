@@ -543,6 +543,7 @@ def restore(s: Session, state: dict) -> int:
     # load_state_dict keeps the given tensors as the optimiser's buffers (momentum, Adam's moments), which
     # training then changes in place: a copy leaves the caller's state as it was, to resume from again
     s.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+    graph_step.match_loaded_state(s.optimizer, s.device, s.graphed)  # the saved groups carry another path's flags
     if s.schedule is not None:
         s.schedule.load_state_dict(state["schedule"])
     if state["device"] == s.device.type:

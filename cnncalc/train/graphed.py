@@ -59,6 +59,8 @@ def why_not_graphed(cfg: "TrainConfig", device: torch.device, train_examples: in
         return "eager steps: the lab pipeline's DataLoader hands over host tensors (CUDA graph in the fast one only)"
     if cfg.compile:
         return "eager steps: torch.compile builds its own graphs"
+    if cfg.schedule == "onecycle":  # it writes momentum / beta1 as numbers each step: a graph keeps the first one
+        return "eager steps: OneCycleLR cycles the momentum, which a CUDA graph would fix at its captured value"
     if train_examples < cfg.batch_size:
         return (f"eager steps: {train_examples} training images make no full batch of {cfg.batch_size} "
                 "(a CUDA graph needs one batch shape)")
@@ -92,20 +94,51 @@ def keep_rate_on_device(optimizer: torch.optim.Optimizer, device: torch.device) 
     """After ``load_state_dict`` (a resumed run) a group's rate comes back as it was saved — a number (an eager
     run's state) or a tensor on the host (``torch.load`` to the CPU): make it a tensor on ``device`` again, before
     capture, so the captured step reads the value the schedule writes."""
+    target = torch.empty(0, device=device).device  # "cuda" → "cuda:0": compare resolved devices
     for group in optimizer.param_groups:
         rate = group["lr"]
-        if not isinstance(rate, torch.Tensor) or rate.device != device:
-            group["lr"] = torch.tensor(float(rate), device=device)
+        if not isinstance(rate, torch.Tensor) or rate.device != target:
+            group["lr"] = torch.tensor(float(rate), device=target)
 
 
-def _zero_state(optimizer: torch.optim.Optimizer) -> None:
-    """A fresh optimiser's state, keeping the tensors (the graph holds their addresses): SGD's momentum buffer
-    at 0 then gives buf = grad at the next step, as a first step does; Adam's moments and step count at 0 are
-    its start."""
-    for state in optimizer.state.values():
-        for value in state.values():
+def match_loaded_state(optimizer: torch.optim.Optimizer, device: torch.device, graphed: bool) -> None:
+    """After ``optimizer.load_state_dict`` (a resumed run): ``load_state_dict`` takes the *saved* param groups
+    whole, so a checkpoint of an eager run would turn a graphed optimiser back into a foreach one (which reads
+    the rate to the host and cannot be captured), and a graphed run's checkpoint would make an eager Adam
+    "capturable" on the CPU. Put back this optimiser's own implementation flags, the rate in the form its path
+    needs (a device tensor when graphed, a number when eager), and Adam's step count where that implementation
+    keeps it (on the parameter's device when capturable or fused, on the host otherwise)."""
+    for group in optimizer.param_groups:
+        for flag in ("fused", "foreach", "capturable"):
+            if flag in optimizer.defaults:
+                group[flag] = optimizer.defaults[flag]
+        if not graphed and isinstance(group["lr"], torch.Tensor):
+            group["lr"] = float(group["lr"])
+        on_device = bool(group.get("capturable") or group.get("fused"))
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            if isinstance(state.get("step"), torch.Tensor):
+                state["step"] = state["step"].to(param.device if on_device else "cpu", torch.float32)
+    if graphed:
+        keep_rate_on_device(optimizer, device)
+
+
+def _tensor_state(optimizer: torch.optim.Optimizer) -> dict:
+    return {id(v): (v, v.clone()) for st in optimizer.state.values() for v in st.values() if isinstance(v, torch.Tensor)}
+
+
+def _put_back_state(optimizer: torch.optim.Optimizer, before: dict) -> None:
+    """The optimiser's state as it was before the warm-up, in the same tensors (the graph holds their
+    addresses): a tensor that existed is copied back (a resumed run keeps its momentum, Adam its moments and step
+    count); one the warm-up created is zeroed — for SGD a zero momentum buffer gives buf = grad at the next
+    step, as a first step does; Adam's moments and step count at 0 are its start."""
+    for st in optimizer.state.values():
+        for value in st.values():
             if isinstance(value, torch.Tensor):
-                value.zero_()
+                if id(value) in before:
+                    value.copy_(before[id(value)][1])
+                else:
+                    value.zero_()
 
 
 class GraphedStep:
@@ -133,6 +166,7 @@ class GraphedStep:
 
         model.train()
         saved = copy.deepcopy(model.state_dict())
+        state_before = _tensor_state(opt)
         devices = [s.device.index if s.device.index is not None else torch.cuda.current_device()]
         side = torch.cuda.Stream(s.device)
         side.wait_stream(torch.cuda.current_stream(s.device))
@@ -143,7 +177,7 @@ class GraphedStep:
         torch.cuda.current_stream(s.device).wait_stream(side)
         with torch.no_grad():
             model.load_state_dict(saved)  # copies in place: the parameters keep their addresses
-        _zero_state(opt)
+        _put_back_state(opt, state_before)
         opt.zero_grad(set_to_none=True)  # backward inside the graph then writes the gradients, not adds to them
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):

@@ -6,6 +6,8 @@ page list)."""
 import streamlit as st
 
 from ui.nav import navigation
+from ui.widgets import page_style
 
 st.set_page_config(page_title="cnncalc — CNN calculator", page_icon="🧮", layout="wide")
+page_style()  # one stylesheet for every page: visible scrollbars on formulas and tables (phones, projectors)
 st.navigation(navigation()).run()

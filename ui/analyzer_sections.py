@@ -6,7 +6,8 @@ import math
 import pandas as pd
 import streamlit as st
 
-from cnncalc import SpecError, analyze, format_shape, format_spec, parse_shape
+from cnncalc import SpecError, analyze, format_shape, format_spec, layer_names, parse_shape, parse_spec
+from cnncalc.cause import find_cause
 from cnncalc.parse import MAX_SIZE
 from ui import budget
 from ui import spec_editor as editor
@@ -53,11 +54,85 @@ def larger_input_section(prefix: str, result) -> None:
         except TimeoutError as err:
             st.warning(f"The server is too busy to run PyTorch now ({err}): try again in a minute.")
             return
-        if outcome.failed_at:
-            st.error(f"PyTorch, at `{outcome.failed_at}`: `{outcome.error}`")
+        refusal_box(outcome, format_spec([r.layer for r in result.layers]),
+                    "this is why the *Dense score maps* page converts the fc layers to convolutions")
         if outcome.device == "meta":
             st.caption(META_NOTE.format(limit=limit_text()))
         st.info(outcome.explanation)
+
+
+def expected_refusal(spec: str, failed_at: str | None) -> bool:
+    """PyTorch stopped at the first fully-connected layer (or the flatten PyTorch puts before it): the refusal the
+    larger-input step demonstrates, not a crash."""
+    try:
+        layers = parse_spec(spec)
+    except (SpecError, TypeError):
+        return False
+    first_fc = next((n for n, layer in zip(layer_names(layers), layers) if layer.kind == "fc"), None)
+    return bool(failed_at) and first_fc is not None and failed_at.removesuffix("_flatten") == first_fc
+
+
+def refusal_box(outcome, spec: str, why: str) -> None:
+    """PyTorch's message for a larger input: a neutral result when it refuses at the first fc layer, as the lesson
+    expects; red for anything else (a real, unexpected failure)."""
+    if not outcome.failed_at:
+        return
+    if expected_refusal(spec, outcome.failed_at):
+        st.info(f"**PyTorch refuses, as expected**, at `{outcome.failed_at}`: `{outcome.error}` — {why}.",
+                icon=":material/check_circle:")
+    else:
+        st.error(f"PyTorch, at `{outcome.failed_at}`: `{outcome.error}`")
+
+
+def issues_section(prefix: str, result) -> None:
+    """Each layer in error or warning: its message, the local fix, and on request the cause upstream of it."""
+    ss = st.session_state
+    asked = ss.get(f"{prefix}_cause_for")
+    for r in result.layers:
+        if r.status == "ok" or (r.status == "error" and r.message.startswith("not computed")):
+            continue
+        box = st.error if r.status == "error" else st.warning
+        col_msg, col_fix = st.columns([4, 1])
+        with col_msg:
+            box(f"**{r.name}** (`{r.spec}`): {r.message}")
+        if r.fix:
+            col_fix.button(f"Apply `{r.fix}`", key=f"{prefix}_fix_{r.index}", on_click=editor.replace_layer,
+                           args=(prefix, r.index, r.fix), help="Replace this layer by the nearest valid one")
+        col_fix.button("Find the cause", key=f"{prefix}_cause_{r.index}", on_click=_ask_cause, args=(prefix, r.index),
+                       help="Search this layer and those above it for one change after which the whole network "
+                            "has no warning and no error")
+        if asked == (ss[f"{prefix}_spec"], ss[f"{prefix}_input"], r.index):
+            causes_block(prefix, result, r)
+
+
+def _ask_cause(prefix: str, index: int) -> None:
+    ss = st.session_state
+    ss[f"{prefix}_cause_for"] = (ss[f"{prefix}_spec"], ss[f"{prefix}_input"], index)
+
+
+@st.cache_data(max_entries=64, show_spinner="Looking upstream for the cause…")
+def _find_cause(spec: str, shape: tuple, index: int):
+    return find_cause(spec, shape, index)
+
+
+def causes_block(prefix: str, result, report) -> None:
+    """The single-layer changes at or above ``report``'s layer after which the whole network is clean."""
+    search = _find_cause(format_spec([r.layer for r in result.layers]), result.input_shape, report.index)
+    stopped = "" if search.complete else " (the search stopped at its bound: larger changes were not tried)"
+    with st.container(border=True):
+        if not search.causes:
+            st.info(f"No single change of one layer up to {report.name} (kernel ±2, padding ±2, stride 1 or 2) "
+                    f"leaves the whole network with no warning and no error{stopped}: try the local fix, or "
+                    "change two layers.")
+            return
+        st.markdown(f"**Find the cause of {report.name}** — one change after which no layer has a warning or "
+                    f"an error, earliest layer first, then the smallest change ({search.analyses} networks "
+                    f"analyzed{stopped}):")
+        for n, cause in enumerate(search.causes):
+            left, right = st.columns([4, 1])
+            left.markdown(f"{n + 1}. **{cause.name}**: `{cause.before}` → `{cause.after}`")
+            right.button(f"Apply to {cause.name}", key=f"{prefix}_cause_apply_{n}", on_click=editor.replace_layer,
+                         args=(prefix, cause.index, cause.after), help=f"Replace {cause.name} by `{cause.after}`")
 
 
 @st.cache_data(max_entries=32, show_spinner="Running the network in PyTorch…")

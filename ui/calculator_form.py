@@ -40,9 +40,10 @@ def init() -> dict:
 
 def layer_inputs(f: dict, pool: bool, per_axis: bool, keep: dict | None) -> None:
     """Number boxes for the input and the layer (per axis, before/after padding when asked) and the toggles."""
-    INPUTS = [("in_h", "Height H", "Rows of the input image or feature map (the lab's x in x×y×z)."),
-              ("in_w", "Width W", "Columns of the input (the lab's y in x×y×z)."),
-              ("in_c", "Channels C", "Depth: 3 for an RGB image, else the previous layer's filters (the lab's z).")]
+    INPUTS = [("in_h", "Height H", "Rows of the input image or feature map (the lab's y in x × y × z)."),
+              ("in_w", "Width W", "Columns of the input (the lab's x in x × y × z)."),
+              ("in_c", "Channels C", ("Depth: 3 for an RGB image, else the previous layer's filters (the lab's z). "
+                                      "Shapes here are written C×H×W, channels first, as in PyTorch."))]
     AXES = [("k", "Kernel k", "Size of the window (filter) that slides over the input."),
             ("s", "Stride s", "How many pixels the window moves between two outputs."),
             ("p", "Padding p", "Zeros around the input: before = top/left, after = bottom/right (the same unless "

@@ -20,6 +20,16 @@ def sci(v: float) -> str:
     return "0" if v == 0 else f"{v:.1e}" if abs(v) < 1e-3 else f"{v:.2f}"
 
 
+METRIC_CHARS = 11  # what a metric in a third of a projected page (1280×720, menu open) shows whole
+
+
+def short_count(n: int) -> str:
+    """A count short enough for a metric in a third of the page: exact with separators up to 11 characters
+    ('100,000,000'), else a power of ten ('10¹²', '2.3·10¹⁰'); the exact value goes in the metric's help."""
+    text = f"{n:,}"
+    return text if len(text) <= METRIC_CHARS else demos.human(n)
+
+
 @st.cache_data(max_entries=50, show_spinner=False)
 def equivariance(name: str, size: int, gray: bool, dy: int, dx: int, k: int, layers: int, padding: str):
     """Tab ①'s one PyTorch call (a random conv stack and fc layer on a size×size image). The sliders stay
@@ -55,45 +65,52 @@ def shuffled(source: str, limit: int, epochs: int, bar) -> demos.ShuffledResult:
 
 
 def shift_tab() -> None:
-    st.subheader("A convolution commutes with shifts; a fully-connected layer does not")
-    c = st.columns([2, 1, 1, 1, 1, 1.3])
+    st.subheader("Convolutions commute with shifts; fully-connected layers do not")
+    c = st.columns([1.4, 1, 1, 1, 1, 1, 1.2])
     name = c[0].selectbox("Image", sample_names(), key="demo_eq_image")
     dy = c[1].slider("Shift down (px)", -12, 12, 4, key="demo_eq_dy")
     dx = c[2].slider("Shift right (px)", -12, 12, 6, key="demo_eq_dx")
     k = c[3].select_slider("Kernel k", [2, 3, 4, 5, 7, 9], 5, key="demo_eq_k")
     layers = c[4].select_slider("Conv layers", [1, 2, 3], 1, key="demo_eq_layers", help="Random 'same' convs, ReLU "
                                 "between, stride 1, no pooling; 4 hidden channels, one output map.")
-    padding = c[5].radio("Padding", ["zeros", "circular"], key="demo_eq_pad", horizontal=True,
+    padding = c[5].radio("Padding", ["zeros", "circular"], key="demo_eq_pad",
                          help="zeros: the strip that enters is filled with 0 (the image is centred, so mean grey) "
                               "and the convs pad with zeros. circular: the shift and the padding wrap around.")
-    gray = not st.toggle("Colour (RGB) input", key="demo_eq_rgb")
+    gray = not c[6].toggle("RGB", key="demo_eq_rgb", help="A colour input: three channels instead of "
+                          "grey levels.")
     with budget.waiting_note("Running the convolutions"):
         e = equivariance(name, 64, gray, dy, dx, k, layers, padding)
     lo, hi = min(e.conv_x.min(), e.conv_shifted.min()), max(e.conv_x.max(), e.conv_shifted.max())
     t, b, l, r = e.box
-    c = st.columns([1, 1, 1.25])
-    for col, key, out, cap in ((c[0], "x", e.conv_x, "x"), (c[1], "x_shifted", e.conv_shifted, "shift x")):
-        col.image(demos.picture(e.display(key)), width="stretch",
-                  caption="input x" if key == "x" else f"shift x: ({dy}, {dx}) px")
-        col.image(demos.picture(out, lo, hi), caption=f"conv({cap})", width="stretch")
-    c[2].image(demos.picture(e.diff, 0, max(e.diff.max(), 1e-12), e.box, target=320), width="stretch",
-               caption="|shift(conv x) − conv(shift x)| — dark = 0; red box: the interior")
-    c[2].metric("max |Δ| inside the red box", sci(e.interior_max), help="exactly 0 when both sides do the same "
-                "multiplications in the same order (float32)")
-    for col, (title, moved, changed) in zip(st.columns(2), [
-            (f"Convolution · {e.conv_weights:,} weights", e.conv_moved, e.conv_changed),
-            (f"Fully connected · {e.fc_weights:,} weights", e.fc_moved, e.fc_changed)]):
-        with col, st.container(border=True):
-            st.markdown(f"**{title}**")
-            m = st.columns(2)
-            m[0].metric("distance from a shifted copy", sci(moved), help="‖f(shift x) − shift(f x)‖ / ‖f x − mean‖ "
-                        "in the interior: 0 means the output simply moved with the input.")
-            m[1].metric("change of the output", sci(changed), help="‖f(shift x) − f(x)‖ / ‖f x − mean‖, interior")
+    # one row of five pictures, so that the conclusion below them is in the first screen of a projector
+    c = st.columns(5)
+    c[0].image(demos.picture(e.display("x")), width="stretch", caption="input x")
+    c[1].image(demos.picture(e.display("x_shifted")), width="stretch", caption=f"shift x: ({dy}, {dx}) px")
+    c[2].image(demos.picture(e.conv_x, lo, hi), width="stretch", caption="conv(x)")
+    c[3].image(demos.picture(e.conv_shifted, lo, hi), width="stretch", caption="conv(shift x)")
+    c[4].image(demos.picture(e.diff, 0, max(e.diff.max(), 1e-12), e.box, target=320), width="stretch",
+               caption="|shift(conv x) − conv(shift x)|, red box: interior")
     exact = " (exactly)" if e.interior_max == 0 else ""
     st.success(f"**Shift the input by ({dy}, {dx}) px and the conv output moves by exactly ({dy}, {dx}) px** — in "
                f"the interior they differ by {sci(e.interior_max)}{exact}. A fully-connected layer with the same "
                f"output size ({e.fc_weights:,} weights, vs {e.conv_weights:,}) does not just move: its output is off "
                f"by {e.fc_moved:.2f}× its own size from a shifted copy.")
+    c = st.columns([1, 2, 2])
+    with c[0], st.container(border=True):
+        st.markdown("**Red box**")
+        st.metric("max |Δ| inside", sci(e.interior_max), help="Inside the red box of the difference map: exactly 0 "
+                  "when both sides do the same multiplications in the same order (float32)")
+    for col, (title, moved, changed) in zip(c[1:], [
+            (f"Convolution · {e.conv_weights:,} weights", e.conv_moved, e.conv_changed),
+            (f"Fully connected · {e.fc_weights:,} weights", e.fc_moved, e.fc_changed)]):
+        with col, st.container(border=True):
+            st.markdown(f"**{title}**")
+            m = st.columns(2)
+            m[0].metric("vs shifted copy", sci(moved), help="Distance from a shifted copy, ‖f(shift x) − "
+                        "shift(f x)‖ / ‖f x − mean‖ in the interior: 0 means the output simply moved with the "
+                        "input.")
+            m[1].metric("output change", sci(changed), help="Change of the output, ‖f(shift x) − f(x)‖ / "
+                        "‖f x − mean‖ in the interior")
     where = ("circular padding and a wrap-around shift lose nothing, so the whole map is interior" if padding ==
              "circular" else f"outside it the zero padding and the {abs(dy)}/{abs(dx)}-px strip that entered "
              f"make a difference (max |Δ| there {e.outside_max:.2f})")
@@ -104,27 +121,28 @@ def shift_tab() -> None:
 
 def pooling_tab() -> None:
     st.subheader("Pooling gives a little shift invariance")
-    c = st.columns([2, 1, 1])
+    c = st.columns([1.5, 1, 1.5])
     pname = c[0].selectbox("Image (grey levels, 128×128)", sample_names(), key="demo_pool_image")
     pk = c[1].radio("Pool size k (stride k)", [2, 3], key="demo_pool_k", horizontal=True)
     direction = c[2].radio("Shift", list(demos.DIRECTIONS), key="demo_pool_dir", horizontal=True)
     p = pooling(pname, pk, direction)
+    single, double = f"max {pk}×{pk}", f"max {pk}×{pk} → {pk}×{pk}"
+    # the conclusion first: with the table it is the projector's first screen; the pictures follow
+    st.success(f"**Shift by 1 px: {p.fraction(single, 1):.0%} of max-pooled outputs stay identical, "
+               f"{p.fraction(f'avg {pk}×{pk}', 1):.0%} of average-pooled ones, "
+               f"{p.fraction('no pooling (pixels)', 1):.0%} of raw pixels.** Stacking two pools keeps "
+               f"{p.fraction(double, pk * pk - 1):.0%} even at {pk * pk - 1} px.")
     tab = p.table()
     frame = pd.DataFrame({f"{s} px": [100 * tab[n][s] for n in tab] for s in p.shifts}, index=list(tab))
     st.dataframe(frame, width="stretch", column_config={col: st.column_config.ProgressColumn(
         col, min_value=0.0, max_value=100.0, format="%.0f%%") for col in frame.columns})
     st.caption("Share of outputs identical to those of the unshifted image, at the same positions, per shift of "
                f"the input. Two stacked {pk}×{pk} pools cover {pk * pk}×{pk * pk} pixels.")
-    single, double = f"max {pk}×{pk}", f"max {pk}×{pk} → {pk}×{pk}"
     c = st.columns([1, 1, 1, 1.2])
     show = c[3].select_slider("Shift shown (px)", p.shifts, 1, key="demo_pool_shift")
     c[3].markdown("Grey: the pooled image. **Red: outputs that changed** when the input moved.")
     for col, key in zip(c, (f"avg {pk}×{pk}", single, double)):
         col.image(p.overlay(key, show), width="stretch", caption=f"{key}: {p.fraction(key, show):.0%} unchanged")
-    st.success(f"**Shift by 1 px: {p.fraction(single, 1):.0%} of max-pooled outputs stay identical, "
-               f"{p.fraction(f'avg {pk}×{pk}', 1):.0%} of average-pooled ones, "
-               f"{p.fraction('no pooling (pixels)', 1):.0%} of raw pixels.** Stacking two pools keeps "
-               f"{p.fraction(double, pk * pk - 1):.0%} even at {pk * pk - 1} px.")
     st.markdown("A **max** keeps its value as long as the window's maximum stays inside the window and nothing "
                 "larger slides in. An **average** changes as soon as one value leaves and a different one enters — "
                 "only where the image is constant does it stay. Beyond the window's size the pool is no help.")
@@ -143,11 +161,12 @@ def shuffled_settings() -> tuple[tuple, bool]:
         sources = {**({"CIFAR-10 (local copy)": str(local_cifar10())} if local_cifar10() else {}),
                    "synthetic rings (offline)": "synthetic"}
         source = sources[st.selectbox("Data", list(sources), key="demo_sh_source")]
-        limit = st.select_slider("Training images", [500, 1000, 2000, 5000], 2000, key="demo_sh_limit")
-        epochs = st.select_slider("Epochs", [2, 3, 4, 5, 8], 4, key="demo_sh_epochs")
+        s = st.columns(2)  # side by side: the results below stay in the projector's first screen
+        limit = s[0].select_slider("Training images", [500, 1000, 2000, 5000], 2000, key="demo_sh_limit")
+        epochs = s[1].select_slider("Epochs", [2, 3, 4, 5, 8], 4, key="demo_sh_epochs")
+        go = st.button("Train the four networks", type="primary", key="demo_sh_go")
         st.caption(f"MLP `{demos.MLP_SPEC}` · CNN `{demos.CNN_SPEC}` · Adam 1e-3, 500 test images. Four runs, "
                    "1–2 minutes on a CPU; each goes to the run store (Training page, “shuffled-pixels: …”).")
-        go = st.button("Train the four networks", type="primary", key="demo_sh_go")
     return (source, limit, epochs), go
 
 
@@ -163,23 +182,24 @@ def blowup_tab() -> None:
         st.warning(f"A {kb}×{kb} window does not fit a {h}×{w} image: using k = {min(h, w)}, its smaller side.")
         kb = min(h, w)
     bu = demos.blow_up(h, w, ch, kb)
-    rows = [("Fully connected", "every output sees every input", "fc", "(H·W·C)·(H·W·C)"),
+    rows = [("Fully connected", "every output sees every input", "fc", "(H·W·C)·(H·W·C)", "FC"),
             ("Locally connected", f"each output sees a {kb}×{kb} window, own weights", "locally_connected",
-             "H·W·(C·C·k·k)"),
-            ("Convolution", f"one {kb}×{kb} kernel per channel pair, shared", "shared", "C·C·k·k")]
-    for col, (title, what, key, general) in zip(st.columns(3), rows):
+             "H·W·(C·C·k·k)", "local"),
+            ("Convolution", f"one {kb}×{kb} kernel per channel pair, shared", "shared", "C·C·k·k", "conv")]
+    for col, (title, what, key, general, short) in zip(st.columns(3), rows):
+        n = getattr(bu, key)
         with col, st.container(border=True):
-            st.metric(title, f"{getattr(bu, key):,}", help=what)
-            st.markdown(f"### = {demos.human(getattr(bu, key))} weights")
+            st.metric(title, short_count(n), help=f"Exactly {n:,} weights: {what}.")
             st.caption(f"{what} · {demos.size(bu.bytes(key))} as float32")
-    for title, what, key, general in rows:
-        st.latex(to_latex(f"\\text{{{title}: }} {general} = {bu.formulas[key]}"))
+
     def fewer(n: int, than: str) -> str:   # k ≤ min(H, W) above ⇒ FC/shared ≥ H·W ≥ 1, local/shared = H·W ≥ 1
         return (f"as many weights as {than}" if n == bu.shared else
                 f"{demos.human(n / bu.shared)}× fewer weights than {than}")
 
     st.success(f"**Sharing one {kb}×{kb} kernel needs {fewer(bu.fc, 'a fully-connected layer')}** and "
                f"{fewer(bu.locally_connected, 'local windows without sharing')}.")
+    for title, what, key, general, short in rows:  # short names: the exact counts fit a projected page
+        st.latex(to_latex(f"\\text{{{short}: }} {general} = {bu.formulas[key]}"))
     st.caption(f"Weights only (bias=0). Biases would add one per output — {bu.biases:,} to the fully- and "
                f"locally-connected layers, {ch} to the convolution. Computed by cnncalc.analyze of "
                f"`conv {ch} k={kb} p=same bias=0` on a {ch}×{h}×{w} input.")

@@ -14,6 +14,7 @@ from cnncalc.pytorch.bridge import from_module
 from cnncalc.pytorch.larger import larger_input
 from cnncalc.train import data as datasets
 from ui import budget
+from ui.analyzer_sections import refusal_box
 from ui.trained import classifier
 from ui.widgets import to_latex
 
@@ -74,8 +75,7 @@ def original_on_larger(clf, shape: tuple[int, int, int]) -> None:
     """Section 1: what the unconverted network does with the larger image."""
     if clf.spec:
         outcome = st.cache_data(larger_input, show_spinner=False)(clf.spec, clf.input_shape, shape)
-        if outcome.failed_at:
-            st.error(f"PyTorch, at `{outcome.failed_at}`: `{outcome.error}`")
+        refusal_box(outcome, clf.spec, "this is why the next step converts the fc layers to convolutions")
         st.info(outcome.explanation)
         return
     _, H, W = shape

@@ -46,6 +46,9 @@ PAGES: tuple[Page, ...] = (
          "parameter blow-up of fully-connected layers on images."),
     Page("companion", "Lab companion", "📝", "Classroom",
          "The lab's 34 questions, each answered by the core or a run — with a link to the page that goes deeper."),
+    Page("class_quiz", "Class quiz", "🙋", "Classroom",
+         "Predict, then reveal, as a class: the teacher opens a question, everyone predicts, the answers are "
+         "grouped by the mistake they come from, then the worked answer is revealed to all."),
 )
 BY_KEY = {p.key: p for p in PAGES}
 

@@ -1,6 +1,7 @@
 """A network spec shared by the analyzer's text area, its table editor, the presets, the fix buttons and the
 URL (``?spec=…&input=…``, so a teacher can share a link). Session keys: ``<prefix>_spec``, ``_input``,
-``_preset``, and ``_text_v`` / ``_table_v``, bumped when the spec changes outside that editor so that the
+``_preset`` (the preset box: the preset equal to the spec and input, else "custom"), ``_preset_base`` (the preset
+last loaded, named in "custom (from …)"; None for a shared link that matches none), and ``_text_v`` / ``_table_v``, bumped when the spec changes outside that editor so that the
 editor is redrawn from the spec (an editor hidden meanwhile would otherwise come back with its old content)."""
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from cnncalc import PRESETS, format_layer, format_shape, parse_spec, split_spec
+from cnncalc import PRESETS, format_layer, format_shape, parse_shape, parse_spec, split_spec
 from cnncalc.parse import spec_limit
+
+CUSTOM = "custom"  # the preset box's entry for a network that is no preset
 
 
 def spec_lines(spec: str) -> list[str]:
@@ -30,8 +33,36 @@ def init(prefix: str, default: str = "lab") -> str:
         ss[f"{prefix}_spec"] = spec
         ss[f"{prefix}_input"] = st.query_params.get("input", format_shape(preset.input_shape, "x"))
         ss[f"{prefix}_text_v"] = ss[f"{prefix}_table_v"] = 0
-        ss[f"{prefix}_preset"] = next((k for k, p in PRESETS.items() if p.spec == spec), default)
+        match = matching_preset(spec, ss[f"{prefix}_input"])
+        ss[f"{prefix}_preset"] = match or CUSTOM
+        ss[f"{prefix}_preset_base"] = match if "spec" in st.query_params else default
     return ss[f"{prefix}_spec"]
+
+
+def matching_preset(spec: str, input_text: str) -> str | None:
+    """The preset with these layers and this input, compared after parsing (spacing, ';' or new lines, comments,
+    default settings written or not make no difference); None when none matches or the text does not read."""
+    try:
+        layers, shape = parse_spec(spec), parse_shape(input_text)
+    except (ValueError, TypeError):
+        return None
+    return next((k for k, p in PRESETS.items() if p.layers == layers and p.input_shape == shape), None)
+
+
+def preset_options(prefix: str) -> list[str]:
+    """The preset box's entries, "custom" last while the network is no preset; selects the entry that is shown."""
+    ss = st.session_state
+    match = matching_preset(ss[f"{prefix}_spec"], ss[f"{prefix}_input"])
+    ss[f"{prefix}_preset"] = match or CUSTOM
+    return list(PRESETS) + ([] if match else [CUSTOM])
+
+
+def preset_label(prefix: str):
+    """The preset box's format_func: a preset's title, or "custom (from <the preset it was edited from>)" — fixed
+    when the box is drawn, so that the labels the browser sends back map to the same entries."""
+    base = st.session_state.get(f"{prefix}_preset_base")
+    custom = f"custom (from {PRESETS[base].title})" if base in PRESETS else "custom (from a shared link)"
+    return lambda key: PRESETS[key].title if key in PRESETS else custom
 
 
 def _set_spec(prefix: str, spec: str) -> None:
@@ -61,7 +92,11 @@ def share_link(prefix: str) -> str:
 
 
 def load_preset(prefix: str) -> None:
-    preset = PRESETS[st.session_state[f"{prefix}_preset"]]
+    key = st.session_state[f"{prefix}_preset"]
+    if key not in PRESETS:  # "custom" picked again: keep the network
+        return
+    preset = PRESETS[key]
+    st.session_state[f"{prefix}_preset_base"] = key
     st.session_state[f"{prefix}_input"] = format_shape(preset.input_shape, "x")
     _set_spec(prefix, preset.spec)
 

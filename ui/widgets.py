@@ -100,6 +100,42 @@ def metrics_row(values: dict) -> None:
             col.metric(label, text)
 
 
+PAGE_CSS = """<style>
+/* Formulas scroll sideways instead of being clipped, with their scrollbar always shown (Streamlit shows
+   scrollbars on hover only, and a phone has no hover); tables likewise. */
+.katex-display { overflow-x: auto; overflow-y: hidden; padding-bottom: 0.35rem; scrollbar-width: thin;
+                 scrollbar-color: rgba(128, 128, 128, 0.6) transparent; }
+[data-testid="stDataFrame"] .dvn-scroller { scrollbar-color: rgba(128, 128, 128, 0.6) transparent; }
+@supports not (scrollbar-color: transparent transparent) {
+  .katex-display::-webkit-scrollbar-thumb,
+  [data-testid="stDataFrame"] .dvn-scroller::-webkit-scrollbar-thumb { background: rgba(128, 128, 128, 0.6); }
+}
+/* On a phone a wide table says that it scrolls. */
+@media (max-width: 640px) {
+  .katex-display { font-size: 0.95em; }
+  [data-testid="stElementContainer"]:has(> [data-testid="stDataFrame"])::after {
+    content: "← scroll →"; display: block; text-align: center; font-size: 0.8rem; opacity: 0.65; }
+}
+</style>"""
+
+COMPACT_CSS = """<style>
+/* A page projected at 1280×720: less empty space above the title, so a demo's result fits the first screen. */
+[data-testid="stMainBlockContainer"] { padding-top: 3rem; padding-bottom: 3rem; }
+[data-testid="stMainBlockContainer"] h1 { padding-top: 0.5rem; padding-bottom: 0.25rem; }
+</style>"""
+
+
+def page_style() -> None:
+    """The app's global CSS (formulas and tables that scroll visibly on a phone): called once per run, by the
+    router. A style-only st.html takes no room on the page."""
+    st.html(PAGE_CSS)
+
+
+def compact_page() -> None:
+    """Tighter spacing above the title, for a page whose first screen must hold a result on a projector."""
+    st.html(COMPACT_CSS)
+
+
 def quiz_block(questions, prefix: str) -> None:
     """Predict, then reveal: an input per question; the answer, its formula and a verdict after 'Reveal'."""
     from cnncalc.classroom.quiz import check
@@ -108,7 +144,7 @@ def quiz_block(questions, prefix: str) -> None:
         with st.container(border=True):
             c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
             guess = c1.text_input(q.prompt, key=f"{prefix}_{q.key}", placeholder="your prediction",
-                                  help="Whole numbers; a shape as H×W×C, e.g. 32x32x32.")
+                                  help="Whole numbers (2432, 2,432); a shape as C×H×W, e.g. 32x28x28.")
             if c2.button("Reveal", key=f"{prefix}_{q.key}_reveal", disabled=not guess.strip()):
                 revealed.add(q.key)
             if q.key in revealed:

@@ -9,8 +9,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Mapping
-
 
 from ..layers import Conv, Pad, Pair, Pool
 from ..report import LayerReport
@@ -164,12 +164,114 @@ def _t(text: str) -> str:
     return "\\text{" + text + "}"
 
 
-def result_groups(r: LayerReport) -> list[Group]:
-    """The numbers of one valid conv or pool layer, in groups of cards, each number with its formula."""
+RATIO_DIGITS = 3
+APPROX = "\\approx"  # LaTeX ≈ in a formula line
+"""A ratio card shows at least this many significant digits (all of its integer part), never 0 for a non-zero
+ratio, and its exact value when that is short (1,024×, 0.5×)."""
+
+
+def ratio_text(num: int | None, den: int | None, digits: int = RATIO_DIGITS) -> tuple[str, bool]:
+    """``num / den`` for a card, without the '×': (text, exact). 'n/a' when undefined (no numerator, zero
+    denominator). Exact integer arithmetic (an FC-equivalent passes 2⁵³), rounded half up."""
+    if num is None or not den:
+        return "n/a", False
+    q = Fraction(num, den)
+    if q.denominator == 1 or q == 0:
+        return f"{q.numerator:,}", True
+    whole = q.numerator // q.denominator
+    if whole >= 10 ** (digits - 1):
+        return f"{(q + Fraction(1, 2)).__floor__():,}", False
+    decimals = digits - len(str(whole)) if whole else digits
+    while not whole and q * 10 ** (decimals - digits + 1) < 1:  # 0.0031: leading zeros are not significant
+        decimals += 1
+    scaled = (q * 10 ** decimals + Fraction(1, 2)).__floor__()
+    if scaled >= 10 ** digits:  # rounded up to the next power of ten (9.996 → 10.0): one decimal less
+        decimals -= 1
+        scaled = (q * 10 ** decimals + Fraction(1, 2)).__floor__()
+    text = f"{scaled // 10 ** decimals:,}" + (f".{scaled % 10 ** decimals:0{decimals}d}" if decimals else "")
+    exact = Fraction(scaled, 10 ** decimals) == q
+    return (text.rstrip("0").rstrip(".") if exact and decimals else text), exact
+
+
+def _ratio_row(label: str, lhs: str, num: int | None, den: int | None, symbols: str, help_: str,
+               why_na: str, values: str = "") -> Row:
+    """A ratio card: its text from :func:`ratio_text`, '=' or '≈' in its formula, 'n/a' and why when undefined."""
+    text, exact = ratio_text(num, den)
+    if text == "n/a":
+        return Row(label, "n/a", (), f"{help_} — n/a: {why_na}")
+    values = values or f"{num:,} / {den:,} {'=' if exact else APPROX} {text}"
+    return Row(label, f"{text}×", ((_t(lhs), f"{symbols} = {values}"),), help_)
+
+
+RATIO_HELP = "{what} ÷ this layer's weights (N·C·k_H·k_W; biases counted in neither)"
+
+
+def _no_output(r: LayerReport) -> list[Group]:
+    """No output (the window is larger than the padded input): the size and the ratios are n/a, with why."""
+    why = f"no output: {error_text(r) or r.message or 'no valid output for these settings'}"
+    fc = _ratio_row("FC / shared", "FC / shared", None, r.weights, "", RATIO_HELP.format(what="FC-equivalent weights"),
+                    why)
+    lc = _ratio_row("Locally conn. / shared", "locally connected / shared", None, r.weights, "",
+                    RATIO_HELP.format(what="Locally-connected weights"), why)
+    return [Group("Size and parameters", (Row("Output size C×H×W", "n/a", (), why),), ""),
+            Group("What weight sharing saves", (fc, lc), "")]
+
+
+def _size_row(r: LayerReport) -> Row:
     oc, oh, ow = r.out_shape
     size_lines, size_note = _size_lines(r)
-    size = Row("Output size H×W×" + ("N" if isinstance(r.layer, Conv) else "C"), f"{oh}×{ow}×{oc}", size_lines,
-               "Output height × width × channels" + (f" — {size_note}" if size_note else ""))
+    chans = "N filters" if isinstance(r.layer, Conv) else "C, kept by pooling"
+    return Row("Output size C×H×W", f"{oc}×{oh}×{ow}", size_lines,
+               f"Channels ({chans}) × height × width, PyTorch's order" + (f" — {size_note}" if size_note else ""))
+
+
+def _sharing_group(r: LayerReport) -> Group:
+    """The FC-equivalent and locally-connected layers, and both ratios over one denominator: this layer's
+    weights without biases (the locally-connected count shown includes its biases, as the core counts it)."""
+    _, oh, ow = r.out_shape
+    bias_part = " + N·o_H·o_W" if r.biases else ""
+    lc_weights = oh * ow * r.weights if r.weights is not None else None
+    zero = "this layer has no weights to divide by"
+    fc = _ratio_row("FC / shared", "FC / shared", r.fc_equivalent, r.weights, "(C·H·W)·(N·o_H·o_W) / (N·C·k_H·k_W)",
+                    RATIO_HELP.format(what="FC-equivalent weights"), zero)
+    lc = _ratio_row("Locally conn. / shared", "locally connected / shared", lc_weights, r.weights,
+                    f"o_H·o_W·{_t('weights')} / {_t('weights')}",
+                    RATIO_HELP.format(what="Locally-connected weights") + ": o_H·o_W, one filter set per position",
+                    zero, f"o_H·o_W = {oh}·{ow} = {oh * ow:,}")
+    fc_text, lc_text = fc.value, lc.value
+    if fc_text == "n/a":
+        fc_words = "the fully-connected comparison is n/a"
+    elif Fraction(r.fc_equivalent, r.weights) >= 1:
+        fc_words = f"a fully-connected layer would need {fc_text} as many"
+    else:
+        kh, kw = r.layer.kernel
+        fc_words = (f"a fully-connected layer would need only {fc_text} as many (here the kernel has more taps, "
+                    f"k_H·k_W = {kh * kw:,}, than the input has pixels, H·W = {r.in_shape[1] * r.in_shape[2]:,}, "
+                    f"so sharing saves nothing)")
+    caption = (f"A convolution reuses its {r.weights:,} weights at all {oh}·{ow} positions and looks at a "
+               f"{r.layer.kernel[0]}×{r.layer.kernel[1]} window only: without sharing it would need {lc_text} as "
+               f"many weights, {fc_words}. Both ratios divide by the weights without biases."
+               if r.weights else "")
+    return Group("What weight sharing saves", (
+        Row("FC-equivalent weights", f"{r.fc_equivalent:,}",
+            ((_t("FC-equivalent"), f"(C·H·W)·(N·o_H·o_W) = {r.formula('fc_equivalent')}"),),
+            "One fully-connected layer from the whole input to the whole output (biases not counted)"),
+        fc,
+        Row("Locally connected", f"{r.locally_connected:,}",
+            ((_t("locally connected"), f"o_H·o_W·{_t('weights')}{bias_part} = {r.formula('locally_connected')}"),),
+            "The same windows without sharing: its own filters at every output position (weights"
+            + (" + biases)" if r.biases else ", no biases)")),
+        lc), caption)
+
+
+def result_groups(r: LayerReport) -> list[Group]:
+    """The numbers of one conv or pool layer, in groups of cards, each number with its formula; with no output,
+    the size and the ratios are 'n/a' and say why."""
+    if r.out_shape is None or len(r.out_shape) != 3:
+        return _no_output(r)
+    oc, oh, ow = r.out_shape
+    size = _size_row(r)
+    size_note = _size_lines(r)[1]
     if isinstance(r.layer, Pool):
         ops, sym = (("k_H·k_W − 1 comparisons", "C·o_H·o_W·(k_H·k_W − 1)") if r.layer.mode == "max" else
                     ("k_H·k_W adds and a division", "C·o_H·o_W·k_H·k_W"))
@@ -179,7 +281,7 @@ def result_groups(r: LayerReport) -> list[Group]:
             Row("FLOPs", f"{r.flops:,}", ((_t("FLOPs"), f"{sym} = {r.formula('flops')}"),),
                 f"{ops} per output value")), "Pooling keeps the channels (C in = C out) and learns nothing."
             + (f" ceil_mode: {size_note}." if size_note else ""))]
-    n_out, fc_ratio, lc_ratio = oc * oh * ow, r.fc_equivalent / r.weights, r.locally_connected // r.params
+    n_out = oc * oh * ow
     bias_part = " + N·o_H·o_W" if r.biases else ""
     flops_values = f"2·{r.macs:,}" + (f" + {n_out:,}" if r.biases else "") + f" = {r.flops:,}"
     return [
@@ -193,24 +295,7 @@ def result_groups(r: LayerReport) -> list[Group]:
                 ((_t("weights + biases"), f"{r.weights:,} + {r.biases:,} = {r.params:,}"),),
                 "What sum(p.numel() for p in model.parameters()) gives")),
             ""),
-        Group("What weight sharing saves", (
-            Row("FC-equivalent weights", f"{r.fc_equivalent:,}",
-                ((_t("FC-equivalent"), f"(C·H·W)·(N·o_H·o_W) = {r.formula('fc_equivalent')}"),),
-                "One fully-connected layer from the whole input to the whole output (biases not counted)"),
-            Row("FC / shared", f"{fc_ratio:,.0f}×",
-                ((_t("FC / shared"), f"{r.fc_equivalent:,} / {r.weights:,} \\approx {fc_ratio:,.1f}"),),
-                "How many times more weights without locality and sharing"),
-            Row("Locally connected", f"{r.locally_connected:,}",
-                ((_t("locally connected"),
-                  f"o_H·o_W·{_t('weights')}{bias_part} = {r.formula('locally_connected')}"),),
-                "The same windows without sharing: its own filters at every output position"),
-            Row("Locally conn. / shared", f"{lc_ratio:,}×",
-                ((_t("locally connected / shared"), f"{r.locally_connected:,} / {r.params:,} = o_H·o_W = "
-                                                    f"{oh}·{ow} = {lc_ratio:,}"),),
-                "Sharing reuses one set of filters at all o_H·o_W positions")),
-            f"A convolution reuses its {r.params:,} parameters at all {oh}·{ow} positions and looks at a "
-            f"{r.layer.kernel[0]}×{r.layer.kernel[1]} window only: without sharing it would need "
-            f"{lc_ratio:,}× more, fully connected {fc_ratio:,.0f}× more weights."),
+        _sharing_group(r),
         Group("Cost for one image", (
             Row("MACs", f"{r.macs:,}", ((_t("MACs"), f"o_H·o_W·N·C·k_H·k_W = {r.formula('macs')}"),),
                 "Multiply–accumulates with weights"),
@@ -258,4 +343,4 @@ def never_read(r: LayerReport) -> str:
 
 __all__ = ["DEFAULTS", "LIMITS", "MODES", "normalize", "layer_from_fields", "fields_from_layer", "padding_of",
            "keep_size", "halve_options", "result_groups", "Row", "Group", "is_pool", "never_read", "window_too_big",
-           "error_text", "sheet_lines"]
+           "error_text", "sheet_lines", "ratio_text"]

@@ -124,10 +124,20 @@ def sliding_window_frame(n_h: int, n_w: int, k: int | Pair, s: int | Pair, pad: 
     return frame
 
 
+def _subtitle(n_h: int, n_w: int, ph: int, pw: int, oh: int, ow: int,
+              channels: tuple[int, int] | None) -> str | list[str]:
+    if channels is None:
+        return f"left: the {n_h}×{n_w} (H×W) input padded to {ph}×{pw} · right: the {oh}×{ow} output"
+    c, n = channels  # shapes in C×H×W, PyTorch's order; one channel of each volume is drawn
+    return [f"left: one channel of the {c}×{n_h}×{n_w} (C×H×W) input, padded to {ph}×{pw}",
+            f"right: one channel of the {n}×{oh}×{ow} output"]
+
+
 def sliding_window_chart(n_h: int, n_w: int, k: int | Pair, s: int | Pair, pad: int | Pair | Pad,
-                         d: int | Pair = 1, step: int = 0, ceil_mode: bool = False, cell_px: int | None = None
-                         ) -> alt.Chart:
-    """The padded input beside the output, the current window's taps and output cell dark (one rect each)."""
+                         d: int | Pair = 1, step: int = 0, ceil_mode: bool = False, cell_px: int | None = None,
+                         channels: tuple[int, int] | None = None) -> alt.Chart:
+    """The padded input beside the output, the current window's taps and output cell dark (one rect each).
+    ``channels`` = (input C, output channels) names the volumes C×H×W in the subtitle (one channel is drawn)."""
     frame = sliding_window_frame(n_h, n_w, k, s, pad, d, step, ceil_mode)
     ((t, b), (l, r)) = as_pad(pad)
     ph, pw = n_h + t + b, n_w + l + r
@@ -149,7 +159,7 @@ def sliding_window_chart(n_h: int, n_w: int, k: int | Pair, s: int | Pair, pad: 
         width=cell_px * width, height=cell_px * height, autosize=alt.AutoSizeParams(type="pad"),  # square cells
         title=alt.TitleParams(
             f"Step {min(step, max(total - 1, 0)) + 1} of {total}: {now}", fontSize=18, anchor="start",
-            subtitle=f"left: the {n_h}×{n_w} input padded to {ph}×{pw} · right: the {oh}×{ow} output",
+            subtitle=_subtitle(n_h, n_w, ph, pw, oh, ow, channels),
             subtitleFontSize=14))
 
 

@@ -8,6 +8,9 @@ sources named here (:data:`SOURCES`):
 - ``students`` — the published lab logs of 2024–2025 students (same net, batch 128, lr 0.1); the epoch at
   which each number was read is not stated in the logs.
 
+Both are cited inside this repository: docs/REFERENCES.md lists every result with its source (and the papers
+the lab companion cites), and docs/BENCHMARKS.md, section "Reference: the lab's results", has the same table.
+
 A result is indexed by its step *and* the epoch it was read at (:data:`RESULTS`, :func:`at`,
 :func:`comparable`): a run is compared with a measurement at the same epoch count only. The rule for a step
 without a measurement is explicit: :data:`MISSING` says why, and :data:`REFERENCE` (one summary per ladder
@@ -25,9 +28,10 @@ SOURCES = {
     "students": "published lab logs of 2024–2025 students, lab net, batch 128, lr 0.1 (epoch counts not stated)",
 }
 SOURCE_LABELS = {"measured": "measured (JPEG copy, H200)", "students": "students' published logs"}
+REFERENCES_DOC = "docs/REFERENCES.md"   # where the repository lists these results, their sources, and the papers
 REFERENCE_SOURCE = ("Reference results — not computed by this app, quoted from two sources: the "
                     + SOURCES["students"] + "; and " + SOURCES["measured"] + ". Test top-1 on CIFAR-10's 10,000 "
-                    "test images.")
+                    f"test images. Every result and its source: {REFERENCES_DOC} in this repository.")
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def test_default_is_the_lab_conv(at):
     assert at.title[0].value.endswith("Layer calculator")
     assert not at.error and not at.warning
     shown = metrics(at)
-    assert shown["Output size H×W×N"] == "32×32×32"
+    assert shown["Output size C×H×W"] == "32×32×32"
     assert shown["Weights + biases"] == "2,432"
 
 
@@ -54,14 +54,14 @@ def test_lab_conv_numbers_match_pytorch_and_hand(at):
     conv = torch.nn.Conv2d(3, 32, kernel_size=5, stride=1, padding=2)
     out = conv(torch.zeros(1, 3, 32, 32))
     shown = metrics(at)
-    assert tuple(out.shape[1:]) == (32, 32, 32) and shown["Output size H×W×N"] == "32×32×32"
+    assert tuple(out.shape[1:]) == (32, 32, 32) and shown["Output size C×H×W"] == "32×32×32"
     assert conv.weight.numel() == 2400 and shown["Weights (no biases)"] == "2,400"
     assert conv.bias.numel() == 32 and shown["Biases"] == "32"
     assert sum(p.numel() for p in conv.parameters()) == 2432 and shown["Weights + biases"] == "2,432"
     assert shown["FC-equivalent weights"] == f"{3 * 32 * 32 * 32 * 32 * 32:,}" == "100,663,296"
     assert shown["Locally connected"] == "2,490,368"    # 32·32 positions × 2,432
     assert shown["Locally conn. / shared"] == "1,024×"
-    assert shown["FC / shared"] == "41,943×"             # 100,663,296 / 2,400
+    assert shown["FC / shared"] == "41,943×"             # 100,663,296 / 2,400 = 41,943.04
     assert shown["MACs"] == "2,457,600"                  # 32·32·32·3·5·5
     latex = " ".join(el.value for el in at.latex)
     assert r"32\cdot 3\cdot 5\cdot 5 = 2{,}400" in latex   # the formula, values substituted
@@ -71,11 +71,11 @@ def test_warning_names_the_unread_row(at):
     set_inputs(at, k_h=3, s_h=2, p_h=0)
     # by hand: outputs ⌊(32 − 3)/2⌋ + 1 = 15, the last window covers rows 28…30, so row 31 is never read
     assert torch.nn.Conv2d(3, 1, 3, 2)(torch.zeros(1, 3, 32, 32)).shape[-1] == 15
-    assert metrics(at)["Output size H×W×N"] == "15×15×32"
+    assert metrics(at)["Output size C×H×W"] == "32×15×15"
     text = at.warning[0].value
     assert "row (31)" in text and "column (31)" in text and "PyTorch floors the division" in text
     click(at, "fix")
-    assert not at.warning and metrics(at)["Output size H×W×N"] == "16×16×32"
+    assert not at.warning and metrics(at)["Output size C×H×W"] == "32×16×16"
 
 
 def test_error_shows_a_fix_that_works(at):
@@ -89,7 +89,7 @@ def test_error_shows_a_fix_that_works(at):
     assert not at.error
     k, p = at.number_input(key="calc_k_h").value, at.number_input(key="calc_p_h").value
     out = torch.nn.Conv2d(3, 32, k, padding=p)(torch.zeros(1, 3, 10, 10)).shape[-1]
-    assert metrics(at)["Output size H×W×N"] == f"{out}×{out}×32" and out >= 1
+    assert metrics(at)["Output size C×H×W"] == f"32×{out}×{out}" and out >= 1
 
 
 def test_pool_padding_above_half_kernel_is_an_error_with_fix(at):
@@ -101,7 +101,7 @@ def test_pool_padding_above_half_kernel_is_an_error_with_fix(at):
     assert not at.error
     p = at.number_input(key="calc_p_h").value
     out = torch.nn.MaxPool2d(3, 2, padding=p)(torch.zeros(1, 3, 32, 32)).shape[-1]
-    assert metrics(at)["Output size H×W×C"] == f"{out}×{out}×3"
+    assert metrics(at)["Output size C×H×W"] == f"3×{out}×{out}"
 
 
 @pytest.mark.parametrize("k, before, after", [(5, 2, 2), (4, 1, 2)])
@@ -113,20 +113,20 @@ def test_same_button_keeps_the_size(at, k, before, after):
     if before != after:
         assert at.number_input(key="calc_pa_h").value == after   # PyTorch's padding='same' puts the extra pixel after
     out = torch.nn.Conv2d(3, 32, k, padding="same")(torch.zeros(1, 3, 32, 32))
-    assert metrics(at)["Output size H×W×N"] == "×".join(map(str, (*out.shape[-2:], 32))) == "32×32×32"
+    assert metrics(at)["Output size C×H×W"] == "×".join(map(str, out.shape[1:])) == "32×32×32"
 
 
 @pytest.mark.parametrize("n, k, s, p", [(32, 3, 2, 0), (6, 2, 3, 0), (7, 3, 2, 1)])
 def test_pooling_ceil_mode_matches_torch(at, n, k, s, p):
     set_inputs(at, mode="Max pooling", in_h=n, in_w=n, k_h=k, s_h=s, p_h=p, ceil=True)
     out = torch.nn.MaxPool2d(k, s, p, ceil_mode=True)(torch.zeros(1, 3, n, n)).shape[-1]
-    assert metrics(at)["Output size H×W×C"] == f"{out}×{out}×3"
+    assert metrics(at)["Output size C×H×W"] == f"3×{out}×{out}"
     assert metrics(at)["Weights + biases"] == "0"
 
 
 def test_halve_solver_button(at):
     click(at, "halve_1")
-    assert metrics(at)["Output size H×W×N"] == "16×16×32"   # ⌈32/2⌉
+    assert metrics(at)["Output size C×H×W"] == "32×16×16"   # ⌈32/2⌉
     assert at.number_input(key="calc_s_h").value == 2 and not at.warning
 
 
@@ -135,7 +135,7 @@ def test_per_axis_values(at):
     assert at.number_input(key="calc_k_w").value == 5       # starts from the values in use
     set_inputs(at, in_w=28, k_w=3, p_w=1)
     out = torch.nn.Conv2d(3, 32, (5, 3), padding=(2, 1))(torch.zeros(1, 3, 32, 28)).shape
-    assert metrics(at)["Output size H×W×N"] == f"{out[-2]}×{out[-1]}×32" == "32×28×32"
+    assert metrics(at)["Output size C×H×W"] == "×".join(map(str, out[1:])) == "32×32×28"
     assert metrics(at)["Weights (no biases)"] == "1,440"  # 32·3·5·3
 
 
@@ -165,7 +165,7 @@ def test_inputs_survive_a_visit_to_another_page(at):
     at.switch_page("ui/pages/home.py").run()
     at.switch_page("ui/pages/calculator.py").run()
     assert not at.exception
-    assert at.number_input(key="calc_k_h").value == 3 and metrics(at)["Output size H×W×N"] == "32×32×32"
+    assert at.number_input(key="calc_k_h").value == 3 and metrics(at)["Output size C×H×W"] == "32×32×32"
 
 
 def test_quiz_mode_predict_then_reveal(at):
@@ -177,6 +177,31 @@ def test_quiz_mode_predict_then_reveal(at):
     next(b for b in at.button if b.label == "Reveal").click().run()
     assert any("Right: 32×32×32" in s.value for s in at.success)
     assert any("⌊" in x.value or "lfloor" in x.value for x in at.latex)  # the formula comes with the answer
+
+
+def test_quiz_h_w_c_guess_is_right_numbers_with_a_note(at):
+    set_inputs(at, n=16)                            # nn.Conv2d(3, 16, 5, padding=2) on 3×32×32 → 16×32×32
+    out = torch.nn.Conv2d(3, 16, 5, padding=2)(torch.zeros(1, 3, 32, 32)).shape[1:]
+    at.toggle(key="calc_quiz").set_value(True).run()
+    box = next(t for t in at.text_input if t.label == "Output size (C×H×W)")
+    box.set_value("32 x 32 x 16").run()             # the lab's order, channels last
+    next(b for b in at.button if b.label == "Reveal").click().run()
+    assert not at.exception
+    note = next(s.value for s in at.success)
+    assert "this app writes C×H×W (channels first), as PyTorch does" in note
+    assert note.endswith("×".join(map(str, out)) + ".") and "16×32×32" in note
+
+
+def test_kernel_larger_than_the_input_shows_its_true_ratio(at):
+    """3×5×5 input, k=9, p=2, N=32: FC-equivalent (3·5·5)·(32·1·1) = 2,400 over 32·3·9·9 = 7,776 weights."""
+    set_inputs(at, in_h=5, in_w=5, k_h=9, p_h=2)
+    conv = torch.nn.Conv2d(3, 32, 9, padding=2)
+    out = conv(torch.zeros(1, 3, 5, 5))
+    shown = metrics(at)
+    assert shown["Output size C×H×W"] == "×".join(map(str, out.shape[1:])) == "32×1×1"
+    assert shown["Weights (no biases)"] == f"{conv.weight.numel():,}" == "7,776"
+    assert shown["FC / shared"] == "0.309×"        # 2,400 / 7,776 = 0.3086…
+    assert shown["Locally conn. / shared"] == "1×"  # o_H·o_W = 1
 
 
 def test_figure_note_names_the_padding_when_the_input_is_small(at):

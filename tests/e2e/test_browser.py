@@ -12,7 +12,7 @@ pytestmark = pytest.mark.e2e
 
 PAGES = {"": "cnncalc", "calculator": "Layer calculator", "analyzer": "Network analyzer",
          "receptive_field": "Receptive", "training": "Training", "dense_maps": "Dense score maps",
-         "demos": "Why convolutions", "companion": "Lab companion"}
+         "demos": "Why convolutions", "companion": "Lab companion", "class_quiz": "Class quiz"}
 
 
 @pytest.mark.parametrize("path", list(PAGES))
@@ -28,7 +28,7 @@ def test_sidebar_navigation_reaches_every_page(page, app_url):
     page.goto(app_url)
     wait_for_app(page)
     for label in ("Layer calculator", "Network analyzer", "Receptive fields", "Training", "Dense score maps",
-                  "Why convolutions", "Lab companion"):
+                  "Why convolutions", "Lab companion", "Class quiz"):
         page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
         wait_for_app(page)
         assert_no_exception(page)
@@ -38,12 +38,12 @@ def test_calculator_input_changes_the_output(page, app_url):
     page.goto(f"{app_url}/calculator")
     wait_for_app(page)
     main = page.get_by_test_id("stMain")
-    main.get_by_text("32×32×32").first.wait_for()                  # 32×32×3, k=5, p=2, s=1, N=32 (waits: a busy CPU)
+    main.get_by_text("32×32×32").first.wait_for()                  # 3×32×32, k=5, p=2, s=1, N=32 (waits: a busy CPU)
     box = page.get_by_role("spinbutton", name="Padding p")
     box.fill("0")
     box.press("Enter")
     wait_for_app(page)
-    main.get_by_text("28×28×32").first.wait_for()                  # ⌊(32 − 5)/1⌋ + 1 = 28
+    main.get_by_text("32×28×28").first.wait_for()                  # C×H×W: ⌊(32 − 5)/1⌋ + 1 = 28
     assert_no_exception(page)
     shot(page, "calculator-padding-0")
 

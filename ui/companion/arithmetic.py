@@ -9,7 +9,7 @@ from cnncalc.classroom.companion import arithmetic as ca
 from cnncalc.comparisons import CIFAR10_TRAIN_IMAGES as IMAGES
 from ui.widgets import fmt
 
-from .common import COMPUTED, Context, conversion, larger, latex, pct
+from .common import COMPUTED, Context, conversion, larger, latex, pct, slip
 
 
 def q1(ctx: Context) -> None:
@@ -41,6 +41,17 @@ def q1(ctx: Context) -> None:
     latex(r.formula("weights"), r"N \cdot z \cdot k \cdot k")
     latex(r.formula("params"), r"\text{weights} + N \text{ biases}")
     latex(r.formula("fc_equivalent"), r"(x\,y\,z)\cdot(x'\,y'\,N)")
+    q1_slip(r, k, z)
+
+
+def q1_slip(r, k: int, z: int) -> None:
+    pn = ca.per_neuron(r)
+    slip(f"mixing up *per output value* and *total*. {COMPUTED} One output value of the convolution reads one "
+         f"filter, z×k×k = {z}×{k}×{k} = {pn.conv_per_output:,} weights; one output value of the "
+         f"fully-connected equivalent reads the whole input, x·y·z = {pn.fc_per_output:,} weights. The "
+         f"FC-equivalent **total** multiplies that by the {pn.outputs:,} output values: {pn.fc_per_output:,} × "
+         f"{pn.outputs:,} = {ca.magnitude(pn.fc_total)} — while the convolution's total stays N·z·k·k = "
+         f"{pn.conv_total:,}, whatever the image size (its filters are shared).")
 
 
 def q2(ctx: Context) -> None:
@@ -62,11 +73,23 @@ def q2(ctx: Context) -> None:
                                f"conv(shift {e.shift}(signal))": e.out_of_shifted,
                                f"shift {e.shift}(conv(signal))": e.shifted_out}).T, hide_index=False)
     st.markdown(f"conv(shift(signal)) {'=' if e.equivariant else '≠'} shift(conv(signal)).")
-    rf = ctx.lab["pool3"].rf[0]
-    st.markdown(f"**Limits.** A unit only sees its receptive field (fixed: {rf}×{rf} pixels even after pool3 "
-                "of the lab net), and a convolution is equivariant to translations only — **not invariant to "
-                "rotations or changes of scale**: a rotated or twice larger object gives different responses, "
-                "which the network must learn from examples (or augmentation).")
+    q2_limits(ctx)
+
+
+def q2_limits(ctx: Context) -> None:
+    g = ca.field_growth(ctx.lab)
+    rf = dict(g.fields)
+    st.markdown(f"**Limits.** *Locality*: a unit sees only its receptive field, fixed by the architecture "
+                f"({COMPUTED} {rf['conv1']}×{rf['conv1']} pixels for conv1), so two distant parts of an object "
+                "are related only layers later, once the field has grown over both. The limit is this fixed "
+                "field **relative to the object**, not a particular number: in the lab net pool3's field "
+                f"({rf['pool3']}×{rf['pool3']} pixels) already covers the whole {g.image}×{g.image} image, so on "
+                "CIFAR-10 it is not what limits the net — an object larger than the field would be (the same "
+                "net on a larger photo, question 6). The *effective* field, the pixels that really weigh, is "
+                "smaller than the theoretical one and concentrated at its centre (Luo et al. 2016). And a "
+                "convolution is equivariant to translations only — **not invariant to rotations or changes of "
+                "scale**: a rotated or twice larger object gives different responses, which the network must "
+                "learn from examples (or augmentation).")
 
 
 def q3(ctx: Context) -> None:
@@ -89,6 +112,11 @@ def q3(ctx: Context) -> None:
     st.dataframe(pd.DataFrame([{"input": str(i), "pooled": str(o)} for i, o in rows.values()], index=list(rows)))
     st.markdown("A shift of 1 keeps every value inside its window: the pooled output is unchanged. A shift of 2 "
                 "crosses window borders: it changes — the invariance is only to *small* shifts.")
+    conv2 = ctx.lab["conv2"]
+    slip(f"\"pooling reduces the number of weights\". {COMPUTED} pool1 has {pool.params} parameters (it only "
+         f"takes a maximum), and conv2's {conv2.weights:,} weights (N·z·k·k) do not depend on the size of the "
+         "map it reads. Pooling reduces the *activations* — memory and computation per image — and, in a net "
+         "with fully-connected layers, the inputs of the first of them.")
 
 
 def q4(ctx: Context) -> None:
@@ -130,6 +158,20 @@ def q6(ctx: Context) -> None:
         n = geo.cells(size)
         st.markdown(f"{COMPUTED} **{size}×{size}** image → a **{n}×{n}×10** score map:")
         latex(geo.formula(size), rf"\left\lfloor\frac{{n - {geo.window[0]}}}{{{geo.stride}}}\right\rfloor + 1")
+    q6_interest(custom)
+
+
+def q6_interest(size: int) -> None:
+    st.markdown("**Why it is interesting.** The map is a *heat map* of each class's score over the image: it "
+                "says **where** a class is found, so a classifier trained on 32×32 images **localises** objects "
+                "in a larger one (the first step of detection and segmentation). And **every window is scored "
+                "in one pass**: neighbouring windows overlap, and the convolutions compute their common part "
+                "once instead of once per window.")
+    d = ca.dense_cost(size)
+    st.markdown(f"{COMPUTED} On a {size}×{size} image, {d.cells}×{d.cells} = {d.windows:,} windows: one pass of "
+                f"the converted net costs **{d.one_pass:,}** multiply-accumulates; the original net run on each "
+                f"window separately, {d.windows:,} × {d.per_window:,} = **{d.separately:,}** — "
+                f"{d.saving:.1f}× more (cnncalc.analyze of both nets).")
 
 
 def q7(ctx: Context) -> None:
@@ -146,6 +188,24 @@ def q7(ctx: Context) -> None:
     st.markdown(f"Layer 1 sees {rows[0].rf[0]}×{rows[0].rf[1]} pixels. After each pool the jump doubles, so every "
                 f"later {k}×{k} convolution adds {k - 1} × jump pixels: the field grows faster and faster deeper in "
                 "the network.")
+    q7_meaning(ctx, k)
+
+
+def q7_meaning(ctx: Context, k: int) -> None:
+    g = ca.field_growth(ctx.lab)
+    rf = dict(g.fields)
+    shares = ", ".join(f"{name} {n}×{n} = {pct(g.fraction(n))}" for name, n in g.fields)
+    st.markdown(f"**Interpretation.** A deeper unit integrates a larger region of the image ({COMPUTED} share of "
+                f"the {g.image}×{g.image} image one unit sees: {shares}), so it can respond to larger, more "
+                "global and more abstract patterns: edges and colour blobs in conv1, textures and parts deeper, "
+                f"the layout of a whole object at the end. By {g.covers} a unit's field is "
+                f"{rf[g.covers]}×{rf[g.covers]} pixels, the whole image; by {g.exceeds} it is "
+                f"{rf[g.exceeds]}×{rf[g.exceeds]}, wider than the {g.image}-pixel image itself (the rest falls "
+                "on the zero padding). These are theoretical fields: the effective one is smaller, concentrated "
+                "at the centre (Luo et al. 2016).")
+    slip(f"\"the receptive field is the kernel size\". conv2's kernel is {k}×{k}, but {COMPUTED} a conv2 unit "
+         f"sees {rf['conv2']}×{rf['conv2']} pixels of the image: the fields add up through the layers "
+         "(formula above).")
 
 
 def q8(ctx: Context) -> None:
@@ -189,10 +249,20 @@ def q10(ctx: Context) -> None:
                                                                          max_value=100),
                                 **{c: number for c in ("weights", "biases", "parameters", "memory (B)")}})
     latex(f"{fc4.params:,}/{ctx.lab.params:,} = {100 * fc4.share:.2f} %".replace("%", r"\%"), r"\text{fc4 share}")
-    c, h, w = ctx.lab["pool3"].out_shape
     st.markdown(f"The convolutions hold few weights (shared filters); the first fully-connected layer holds most "
-                f"of them, because it connects every value of the {h}×{w}×{c} map to each of its "
-                f"{ctx.lab['fc4'].out_shape[0]:,} outputs.")
+                f"of them, because it connects every value of the {format_shape(ctx.lab['pool3'].out_shape)} map "
+                f"to each of its {ctx.lab['fc4'].out_shape[0]:,} outputs.")
+    q10_slips(ctx)
+
+
+def q10_slips(ctx: Context) -> None:
+    t = ca.totals(ctx.lab)
+    slip(f"calling all the parameters *weights*. The parameters are the weights **plus** the biases "
+         f"({COMPUTED} from cnncalc.analyze): weights {t.formula('weights')}; biases {t.formula('biases')}; "
+         f"so {t.weight_total:,} weights + {t.bias_total:,} biases = **{t.params:,} parameters**.")
+    slip(f"a count written in words that disagrees with its digits, like \"10⁶ (11 million)\". Count the "
+         f"groups of three digits: {COMPUTED} {ca.magnitude(t.params)} parameters — about one million, "
+         f"not eleven.")
 
 
 def q11(ctx: Context) -> None:
@@ -206,7 +276,8 @@ def q11(ctx: Context) -> None:
     st.markdown(f"There are about {per.formula.split('= ')[-1]} parameters per training image: enough to memorise "
                 f"the training set, hence the overfitting of Part 2 and the regularisation of Part 3. Each image "
                 f"brings {values.value // IMAGES:,} values, though, so the data hold "
-                f"{values.value / ctx.lab.params:,.0f}× more numbers than the net has parameters.")
+                f"{ca.magnitude(values.value)} numbers, {values.value / ctx.lab.params:,.0f}× more than the "
+                f"net's {ca.magnitude(ctx.lab.params)} parameters.")
 
 
 def q12(ctx: Context) -> None:

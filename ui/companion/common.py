@@ -61,6 +61,11 @@ def go_training(changes: dict) -> None:
         st.info("The form is filled, but the Training page is not in this app's menu: open it from there.")
 
 
+def slip(text: str) -> None:
+    """A student's classic slip and its correction, the same small callout in every answer."""
+    st.info(f"**Common slip:** {text}", icon="✏️")
+
+
 def pct(v: float, digits: int = 1) -> str:
     return f"{100 * v:.{digits}f} %"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from cnncalc.classroom.companion import arithmetic as ca
 from cnncalc.classroom.companion import improvements as ci
 from cnncalc.classroom.companion import runs as cr
 from cnncalc.classroom.companion import training as ct
@@ -12,7 +13,7 @@ from cnncalc.train import ladder
 from ui.widgets import fmt
 
 from .common import (COMPUTED, QUOTED, STORED, Context, curves, flips, go_training, ladder_answer, latex, pct,
-                     runs_table, sample, standardization, vectors, zca)
+                     runs_table, sample, slip, standardization, vectors, zca)
 
 STEPS = list(tcfg.LADDER)  # 1 baseline … 6 + batch norm: questions 19, 22, 26, 29, 34 compare neighbours
 
@@ -61,9 +62,11 @@ def q21(ctx: Context) -> None:
     st.markdown("ZCA whitening decorrelates the pixels. With the covariance of the (centred) training images "
                 "C = U Λ Uᵀ, each image x becomes")
     st.latex(r"x_\text{ZCA} = W x, \qquad W = U\,(\Lambda + \varepsilon I)^{-1/2}\,U^\top")
-    st.markdown("The result has (nearly) identity covariance — no pixel predicts its neighbour any more — and, "
-                "among all whitening transforms, stays closest to the original image (edges are enhanced). ε keeps "
-                "the tiny-variance directions (mostly noise) from being blown up.")
+    st.markdown("At ε = 0 the result has identity covariance — no pixel predicts its neighbour any more — and, "
+                "among all whitening transforms, stays closest to the original image (edges are enhanced). **ε "
+                "trades exact whitening for less noise amplification**: a direction of variance λ is multiplied "
+                "by 1/√(λ + ε) instead of 1/√λ, so the tiny-variance directions (mostly noise) are no longer "
+                "blown up, and the result is only partly whitened.")
     flag = "--zca" in ct.train_flags()
     st.markdown(f"{COMPUTED} cnncalc's engine has it: `fit_zca` (cnncalc.train.engine), "
                 + ("flag `--zca` of `python -m cnncalc train` " if flag else "")
@@ -76,6 +79,15 @@ def q21(ctx: Context) -> None:
     m[2].metric(f"{COMPUTED} mean variance after", f"{z.diag_after:.2f}", help="1 at ε = 0")
     st.caption(f"fit_zca on the central {z.patch}×{z.patch} crops of {z.n} standardized training images "
                f"({sample().kind}, the sample of question 19); correlation of horizontally adjacent pixel values.")
+    q21_slip(z)
+
+
+def q21_slip(z) -> None:
+    slip(f"\"after ZCA the covariance is the identity\". Only at ε = 0. {COMPUTED} At ε = {z.eps:g} the "
+         f"neighbour correlation goes from {z.neighbour_before:.2f} to {z.neighbour_after:.2f}, not 0, and the "
+         f"mean variance is {z.diag_after:.2f}, not 1. In exchange the smallest-variance direction "
+         f"(λ = {z.lambda_min:.2g}) is multiplied by 1/√(λ + ε) = {z.gain:.1f} instead of 1/√λ = "
+         f"{z.gain_exact:.0f}: less noise amplified.")
 
 
 def q22(ctx: Context) -> None:
@@ -158,6 +170,13 @@ def q27(ctx: Context) -> None:
                 "- **A decaying learning rate**: large steps early to move fast and explore, small steps late to "
                 "settle at the bottom of a minimum instead of bouncing around it (SGD's noise shrinks with the "
                 f"step). With γ = 0.95 {COMPUTED} the rate halves every {ci.half_life(0.95):.1f} epochs.")
+    mg = ci.momentum_vs_gamma()
+    slip(f"taking the momentum {mg.momentum:g} and the schedule's γ {mg.gamma:g} for the same kind of number. "
+         f"Momentum acts at **every step** ({COMPUTED} {mg.steps:,} steps per epoch at batch {mg.batch_size}): "
+         f"each step keeps {mg.momentum:g} of the previous one, a memory of about 1/(1 − {mg.momentum:g}) = "
+         f"{mg.memory_steps:.0f} steps ({mg.momentum:g}^{mg.steps:,} = {mg.momentum_after_epoch:.1e} after one "
+         f"epoch). γ multiplies the learning rate **once per epoch**: after those {mg.steps:,} steps, "
+         f"lr × {mg.gamma:g}.")
 
 
 def q28(ctx: Context) -> None:
@@ -187,15 +206,25 @@ def q29(ctx: Context) -> None:
     if with_dropout:
         st.markdown(f"{STORED} **All your runs of the lab net with dropout**, best first:")
         runs_table(with_dropout, dropout=lambda r: r.config.dropout, **{"data, epochs: verdict": lambda r: r.label})
+    q29_slip()
+
+
+def q29_slip() -> None:
+    d = ci.dropout_cost(0.5)
+    slip(f"\"dropout removes parameters, so epochs are faster\". It removes none: {COMPUTED} the lab net "
+         f"with dropout {d.p:g} has {d.params_with:,} parameters, exactly as many as without "
+         f"({d.params_without:,}), and costs the same {d.macs_with:,} multiply-accumulates per image "
+         f"(without: {d.macs_without:,}). The dropped units are multiplied by 0, not skipped: an epoch takes "
+         "as long (plus drawing the random mask).")
 
 
 def q30(ctx: Context) -> None:
     flags = ct.train_flags()
-    have = [f for f in ("--weight-decay", "--dropout", "--augment", "--batchnorm") if f in flags]
-    st.markdown("- **Weight decay / L2** (penalise large weights), L1 (sparsity)\n- **Dropout**\n"
-                "- **Data augmentation**\n- **Early stopping** (keep the epoch with the lowest validation loss)\n"
-                "- **Batch norm** (a mild regularising noise)\n- Smaller networks, fewer parameters; label "
-                "smoothing; stochastic depth; more data.")
+    have = [r.flag for r in ci.REGULARIZERS if r.flag in flags]
+    st.markdown(ci.REGULARIZATION)
+    st.markdown("\n".join(f"- **{r.name}**: {r.how}. *In the lab*: {r.in_lab}." for r in ci.REGULARIZERS))
+    st.markdown("Others: L1 (sparse weights), smaller networks with fewer parameters, label smoothing, "
+                "stochastic depth, and more data.")
     st.markdown(f"{COMPUTED} Available in cnncalc's training: " + ", ".join(f"`{f}`" for f in have) + ".")
 
 
@@ -203,8 +232,8 @@ def q31(ctx: Context) -> None:
     sub = ci.subnetworks(0.5, ctx.lab)
     st.markdown(f"- **An ensemble**: each training example trains one thinned network; with dropout on fc4's "
                 f"{sub.units:,} outputs there are $2^{{{sub.units}}}$ of them ({COMPUTED} a number of {sub.digits} "
-                "digits), all sharing their weights. At test time, scaling (here during training, by 1/(1 − p)) "
-                "approximates averaging them all.\n"
+                f"digits, ≈ {ca.power_of_ten(2 ** sub.units)}), all sharing their weights. At test time, "
+                "scaling (here during training, by 1/(1 − p)) approximates averaging them all.\n"
                 "- **Against co-adaptation**: a unit cannot rely on a particular other unit being there, so it "
                 f"must be useful on its own ({COMPUTED} {sub.kept:,.0f} of {sub.units:,} units kept on average at "
                 "p = 0.5).\n- **Noise injection / regularisation**: multiplicative noise on the activations, "
@@ -245,6 +274,10 @@ def q33(ctx: Context) -> None:
     st.markdown("Training mode zeroes each value with probability p and multiplies the others by 1/(1 − p) "
                 "(*inverted dropout*), so the expected value is unchanged; eval mode (`model.eval()`) returns the "
                 "input as it is. Forgetting `model.eval()` before testing gives random, worse predictions.")
+    slip(f"\"at test time dropout multiplies the activations by (1 − p)\". That is the original paper's "
+         "convention (Srivastava et al. 2014 scale the weights at test time). PyTorch's `nn.Dropout` scales the "
+         f"kept values by 1/(1 − p) during training instead ({COMPUTED} {d.scale:.4g} here) and eval mode "
+         "returns the input unchanged (above).")
 
 
 def q34(ctx: Context) -> None:

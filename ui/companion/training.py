@@ -11,7 +11,7 @@ from cnncalc.draw import train_charts as tc
 from cnncalc.comparisons import CIFAR10_TRAIN_IMAGES as IMAGES
 from ui.widgets import escape
 
-from .common import COMPUTED, STORED, Context, link, pct, reference, runs_table, vectors
+from .common import COMPUTED, STORED, Context, link, pct, reference, runs_table, slip, vectors
 
 
 def q13(ctx: Context) -> None:
@@ -39,10 +39,16 @@ def q14(ctx: Context) -> None:
     st.markdown(f"{COMPUTED} `nn.Dropout(0.5)` on `torch.ones(8)` (seed {d.seed}):")
     vectors({"input": d.x, "train mode": d.train, "eval mode": d.eval})
     b = ct.batchnorm_demo()
+    n = len(b.x)
     st.markdown(f"{COMPUTED} `nn.BatchNorm1d(1)` on the batch {list(b.x)}: train mode uses the batch's mean "
-                f"{b.batch_mean:g} and variance; eval mode (after that one batch) uses the running mean "
-                f"{b.running_mean:.3g} and variance {b.running_var:.4g}:")
+                f"{b.batch_mean:g} and variance {b.batch_var_biased:.4g} (divided by n = {n}; the running "
+                f"variance is updated with the unbiased {b.batch_var:.4g}, divided by n − 1 = {n - 1}); eval mode "
+                f"(after that one batch) uses the running mean {b.running_mean:.3g} and variance "
+                f"{b.running_var:.4g}:")
     vectors({"input": b.x, "train mode": b.train, "eval mode": b.eval}, 4)
+    slip("\"the test accuracy is above the training accuracy, so there is a bug\". Early on it is expected: "
+         "the training numbers are averaged over an epoch in which the weights were still worse, and measured "
+         f"with dropout on ({COMPUTED} {d.kept} of {len(d.x)} values kept above).")
 
 
 def q15(ctx: Context) -> None:
@@ -83,14 +89,19 @@ def q16(ctx: Context) -> None:
     if not found:
         st.markdown(f"{STORED} No sweep in the store yet (runs that differ only in the learning rate or only in "
                     "the batch size). Queue them with the Training page's sweep buttons.")
-    steps = {b["batch_size"]: -(-IMAGES // b["batch_size"]) for b in tcfg.SWEEPS["batch size"]}
-    st.markdown(f"{COMPUTED} Steps per epoch on the {IMAGES:,} training images: " +
+    steps = {b["batch_size"]: ct.steps_per_epoch(b["batch_size"]) for b in tcfg.SWEEPS["batch size"]}
+    st.markdown(f"{COMPUTED} Steps per epoch on the {IMAGES:,} training images, ⌈{IMAGES:,} / batch⌉: " +
                 ", ".join(f"batch {b} → {s:,}" for b, s in steps.items()) + ".")
     st.markdown("**What to expect** (an expectation, not a measurement): lr 1 — the loss explodes (NaN) or "
                 "stays at chance; 0.1 — learns well; 0.001 — learns, slowly; 1e-5 — hardly moves from chance "
                 "in a few epochs. Small batches make many noisy steps per epoch (slower per epoch on a GPU, "
                 "sometimes a better optimum); large batches make fewer, smoother steps and often want a larger "
                 "learning rate.")
+    (small, n_small), (large, n_large) = min(steps.items()), max(steps.items())
+    slip(f"\"large batches reach wider minima\". The usual finding is the reverse: large batches tend to "
+         "converge to *sharp* minima that generalise worse, and the noise of small batches tends to find "
+         f"*flatter* ones ({ct.KESKAR}). {COMPUTED} In one epoch batch {small} makes {n_small:,} noisy steps, "
+         f"batch {large} only {n_large:,} smoother ones.")
 
 
 def q17(ctx: Context) -> None:
@@ -108,6 +119,9 @@ def q17(ctx: Context) -> None:
     if first:
         st.markdown(f"{STORED} Run #{first.id} of the lab net ({first.label}): first batch loss "
                     f"**{first.epochs[0]['batch_losses'][0]:.3f}** (chance {ch['loss']:.3f}).")
+    slip(f"reading the starting loss {ch['loss']:.2f} as an error rate. It is a cross-entropy, ln 10; the "
+         f"error at the start is {COMPUTED} 1 − 1/10 = {pct(1 - ch['top-1'], 0)}, the top-1 accuracy "
+         f"{pct(ch['top-1'], 0)}.")
 
 
 def q18(ctx: Context) -> None:

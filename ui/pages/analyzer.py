@@ -2,14 +2,14 @@
 import pandas as pd
 import streamlit as st
 
-from cnncalc import PRESETS, SpecError, analyze, format_shape
+from cnncalc import SpecError, analyze, format_shape
 from cnncalc.classroom import quiz
+from cnncalc.comparisons import bag_of_words_svm, per_training_image, training_values
+from cnncalc.draw.charts import params_chart, params_rows, rf_chart, rf_rows
+from cnncalc.tables import HEADERS, missing_note, numeric_rows, to_csv, to_markdown, total_text
 from ui import analyzer_sections as sections
 from ui import spec_editor as editor
 from ui import widgets
-from cnncalc.draw.charts import params_chart, params_rows, rf_chart, rf_rows
-from cnncalc.comparisons import bag_of_words_svm, per_training_image, training_values
-from cnncalc.tables import HEADERS, missing_note, numeric_rows, to_csv, to_markdown, total_text
 from ui.widgets import escape
 
 st.title("📋 Network analyzer")
@@ -18,8 +18,8 @@ st.caption("Every layer's output shape, weights, FC-equivalent, MACs, memory and
 
 spec = editor.init("analyzer")
 c1, c2 = st.columns([2, 1])
-c1.selectbox("Start from a preset", list(PRESETS), key="analyzer_preset", on_change=editor.load_preset,
-             args=("analyzer",), format_func=lambda k: PRESETS[k].title,
+c1.selectbox("Start from a preset", editor.preset_options("analyzer"), key="analyzer_preset",
+             on_change=editor.load_preset, args=("analyzer",), format_func=editor.preset_label("analyzer"),
              help="Loads the preset's layers and the input size it was designed for.")
 c2.text_input("Input C×H×W", key="analyzer_input", on_change=editor.sync_url, args=("analyzer",),
               help="Channels × height × width of one image, e.g. 3x32x32 for CIFAR-10.")
@@ -44,17 +44,7 @@ except SpecError as err:
     st.error(f"**Cannot read this network:** {escape(err)}")
     st.stop()
 
-for r in result.layers:
-    if r.status == "error" and r.message.startswith("not computed"):
-        continue
-    if r.status != "ok":
-        box = st.error if r.status == "error" else st.warning
-        col_msg, col_fix = st.columns([4, 1])
-        with col_msg:
-            box(f"**{r.name}** (`{r.spec}`): {r.message}")
-        if r.fix:
-            col_fix.button(f"Apply `{r.fix}`", key=f"analyzer_fix_{r.index}", on_click=editor.replace_layer,
-                           args=("analyzer", r.index, r.fix), help="Replace this layer by the nearest valid one")
+sections.issues_section("analyzer", result)
 
 if st.toggle("Quiz: predict, then reveal", key="analyzer_quiz",
              help="Hide the numbers; pick a layer, type your predictions, then reveal each with its formula."):

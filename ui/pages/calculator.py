@@ -69,7 +69,8 @@ with tab_slide:
             c_slider.slider("Step: the output cell being computed (row by row)", 1, total, key=K + "step",
                             help="Slide the window; the dark cells are what the kernel reads for that output cell.")
         chart = sliding.sliding_window_chart(f["in_h"], f["in_w"], layer.kernel, stride, pad, layer.dilation,
-                                           ss.calc_step - 1, pool and layer.ceil_mode)
+                                             ss.calc_step - 1, pool and layer.ceil_mode,
+                                             channels=(f["in_c"], r.out_shape[0]))
         st.altair_chart(chart, width="content")
         st.caption("Dark blue: input pixels the window reads now; dark grey: padding it reads ("
                    + ("−∞ for max pooling, never the maximum" if f["mode"] == "Max pooling" else "zeros")

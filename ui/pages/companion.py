@@ -3,8 +3,10 @@
 The page only lists the questions; each answer is rendered by ui/companion/ (one module per part)."""
 import streamlit as st
 
+from cnncalc.classroom import predict
 from cnncalc.classroom.companion import questions as cq
 from ui import companion as views
+from ui import predict_widget
 from ui.companion import COMPUTED, QUOTED, STORED
 
 st.title("📝 Lab companion")
@@ -12,6 +14,10 @@ st.caption("The CIFAR-10 lab's questions, one box each: open a question for a sh
            "or read from your training runs, then follow its link to the page that goes deeper.")
 query = st.text_input("Filter the questions", key="lc_filter", placeholder="a word of the question, e.g. dropout, "
                       "padding, receptive, epoch — or its number")
+predicting = st.toggle("Predict first", key="lc_predict", value=False,
+                       help="For the questions with a number to find (sizes, counts, the chance level, momentum, "
+                       "dropout…): type your prediction first; the worked answer appears once you check it or click "
+                       "“Show the answer”, and a wrong prediction is explained by the mistake it most likely comes from.")
 st.caption(f"{COMPUTED} computed here, by cnncalc or PyTorch · {STORED} read from a run in the run store · "
            f"{QUOTED} reference result obtained elsewhere, quoted with its source")
 
@@ -30,9 +36,12 @@ for part, title in cq.PARTS.items():
     st.subheader(title)
     for q in questions:
         with st.expander(q.label):
-            try:
-                views.render(q.number, ctx)
-            except (RuntimeError, ValueError, OSError, ImportError) as err:  # one answer must not break the page
-                st.warning(f"This answer could not be computed here: {err}")
+            if predicting and not predict_widget.ask_all(predict.for_question(q.number)):
+                st.caption("The full answer appears once each number above is predicted or shown.")
+            else:
+                try:
+                    views.render(q.number, ctx)
+                except (RuntimeError, ValueError, OSError, ImportError) as err:  # one answer must not break the page
+                    st.warning(f"This answer could not be computed here: {err}")
             for key in q.pages:
                 views.link(key)

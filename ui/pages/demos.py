@@ -4,7 +4,9 @@ render; each tab is a function of ui/demos_view.py."""
 import streamlit as st
 
 from ui import demos_view as view
+from ui.widgets import compact_page
 
+compact_page()  # projected at 1280×720: each tab's result in the first screen
 st.title("🧠 Why convolutions")
 st.caption("Four demos to project in class. Every number is computed live from the images and networks shown.")
 tab1, tab2, tab3, tab4 = st.tabs(["① Shift the input", "② Pooling", "③ Shuffled pixels", "④ Parameter blow-up"])

@@ -17,4 +17,6 @@ for i, page in enumerate(p for p in PAGES if p.summary):
 
 st.info("Conventions used everywhere: MACs count multiply–accumulates with weights (FLOPs = 2 × MACs, plus "
         "bias adds); receptive fields are in input pixels, with pixel centres at 0, 1, 2, …; output sizes "
-        "follow PyTorch, which floors the division.")
+        "follow PyTorch, which floors the division.\n\n"
+        "Shapes are written C×H×W (channels × height × width, PyTorch's order); the lab sheet's x × y × z "
+        "(width × height × depth) is the same volume with the depth z last.")

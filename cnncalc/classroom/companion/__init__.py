@@ -2,8 +2,8 @@
 
 No Streamlit here; torch is imported inside the functions that need it. Every number an answer shows comes
 from a function call. The one exception is :data:`REFERENCE`: results obtained elsewhere (the lab students'
-published logs and a measurement on the shared JPEG copy of CIFAR-10), kept as data with their source and
-always shown as such — never as computed by the app.
+published logs and one measurement of the lab net on a JPEG copy of CIFAR-10; docs/REFERENCES.md), kept as
+data with their source and always shown as such — never as computed by the app.
 
 One module per part of the lab (imported by name, e.g. ``from cnncalc.classroom.companion import runs``):
 

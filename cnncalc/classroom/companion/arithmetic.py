@@ -142,3 +142,144 @@ def parameter_table(analysis: Analysis | None = None) -> list[ShareRow]:
     total = a.params
     return [ShareRow(r.name, r.spec, r.out_shape, r.weights, r.biases, r.params, r.params / total, r.memory)
             for r in a.layers]
+
+
+# --- counts written in words, and the slips the answers warn about ----------------------------------------
+
+_WORDS = ((10 ** 12, "trillion"), (10 ** 9, "billion"), (10 ** 6, "million"), (10 ** 3, "thousand"))
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def in_words(n: int) -> str:
+    """A count in words, three significant digits: 1,191,170 → '1.19 million', 100,663,296 → '101 million'."""
+    for unit, word in _WORDS:
+        if n >= unit:
+            return f"{n / unit:.3g} {word}"
+    return f"{n:,}"
+
+
+def power_of_ten(n: int) -> str:
+    """A count as m·10ᵉ with one decimal (1,191,170 → '1.2·10⁶'); exact powers of ten as 10ᵉ."""
+    if n < 10:
+        return str(n)
+    e = len(str(int(n))) - 1
+    m = n / 10 ** e
+    return f"10{str(e).translate(_SUPERSCRIPT)}" if m == 1 else f"{m:.1f}·10{str(e).translate(_SUPERSCRIPT)}"
+
+
+def magnitude(n: int) -> str:
+    """'1,191,170 ≈ 1.19 million ≈ 1.2·10⁶': the digits, the words and the power of ten, which must agree."""
+    return f"{n:,} ≈ {in_words(n)} ≈ {power_of_ten(n)}"
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The lab net's weights and biases, layer by layer (question 10's slip: weights ≠ parameters)."""
+    weights: tuple[tuple[str, int], ...]   # (layer, weights) of the layers that have any
+    biases: tuple[tuple[str, int], ...]
+    params: int                            # analyze()'s total
+
+    @property
+    def weight_total(self) -> int:
+        return sum(n for _, n in self.weights)
+
+    @property
+    def bias_total(self) -> int:
+        return sum(n for _, n in self.biases)
+
+    def formula(self, which: str) -> str:
+        """'2,400 + 51,200 + … = 1,190,000' for ``which`` = 'weights' or 'biases'."""
+        parts = self.weights if which == "weights" else self.biases
+        return " + ".join(f"{n:,}" for _, n in parts) + f" = {sum(n for _, n in parts):,}"
+
+
+def totals(analysis: Analysis | None = None) -> Totals:
+    a = analysis or lab_analysis()
+    learned = [r for r in a.layers if r.params]
+    return Totals(tuple((r.name, r.weights) for r in learned), tuple((r.name, r.biases) for r in learned), a.params)
+
+
+@dataclass(frozen=True)
+class PerNeuron:
+    """Question 1's slip: the weights of *one* output value against the layer's total, for the convolution and
+    its fully-connected equivalent."""
+    conv_per_output: int      # k·k·z: one output value reads one filter
+    fc_per_output: int        # x·y·z: one output of the FC equivalent reads the whole input
+    outputs: int              # x′·y′·N output values
+    conv_total: int           # N·z·k·k: shared, not multiplied by the outputs
+    fc_total: int             # (x·y·z)·(x′·y′·N)
+
+
+def per_neuron(r: LayerReport) -> PerNeuron:
+    z = r.in_shape[0]
+    kh, kw = r.layer.kernel
+    outputs = r.out_shape[0] * r.out_shape[1] * r.out_shape[2]
+    inputs = z * r.in_shape[1] * r.in_shape[2]
+    return PerNeuron(z * kh * kw, inputs, outputs, r.weights, r.fc_equivalent)
+
+
+@dataclass(frozen=True)
+class FieldGrowth:
+    """Question 7's interpretation: how much of the image one unit of each layer integrates."""
+    image: int                              # the input's width in pixels
+    fields: tuple[tuple[str, int], ...]     # (layer, receptive field width) of the layers asked about
+    covers: str | None                      # the first layer whose field is at least the image's width
+    exceeds: str | None                     # the first layer whose field is wider than the image
+
+    def fraction(self, rf: int) -> float:
+        """Share of the image's area inside one field (capped at the whole image)."""
+        return min(rf, self.image) ** 2 / self.image ** 2
+
+
+def field_growth(analysis: Analysis | None = None, layers=("conv1", "conv2", "conv3", "pool3")) -> FieldGrowth:
+    a = analysis or lab_analysis()
+    image = a.input_shape[-1]
+    rows = [(r.name, r.rf[0]) for r in a.layers if r.rf is not None]
+    covers = next((name for name, rf in rows if rf >= image), None)
+    exceeds = next((name for name, rf in rows if rf > image), None)
+    return FieldGrowth(image, tuple((n, rf) for n, rf in rows if n in layers), covers, exceeds)
+
+
+def fully_convolutional_spec(spec: str = LAB.spec, input_shape=LAB.input_shape) -> str:
+    """The spec with its fc layers written as convolutions: the first fc after the flatten becomes a
+    convolution as large as the map it reads (no padding), the next ones 1×1 convolutions."""
+    a = analyze(spec, input_shape)
+    parts, h, w = [], 1, 1
+    for r in a.layers:
+        if r.layer.kind == "flatten":
+            h, w = r.in_shape[1:]
+            continue
+        if r.layer.kind == "fc":
+            k = f"{h}" if h == w else f"{h}x{w}"
+            parts.append(f"conv {r.out_shape[0]} k={k}")
+            h = w = 1
+        else:
+            parts.append(r.spec)
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class DenseCost:
+    """Question 6: scoring every window of an n×n image in one pass of the converted net, against running the
+    original net once per window (multiply-accumulates, from analyze)."""
+    size: int
+    cells: int              # score-map side
+    one_pass: int           # MACs of the converted net on the n×n image
+    per_window: int         # MACs of the original net on one 32×32 window
+
+    @property
+    def windows(self) -> int:
+        return self.cells ** 2
+
+    @property
+    def separately(self) -> int:
+        return self.windows * self.per_window
+
+    @property
+    def saving(self) -> float:
+        return self.separately / self.one_pass
+
+
+def dense_cost(size: int) -> DenseCost:
+    dense = analyze(fully_convolutional_spec(), (LAB.input_shape[0], size, size))
+    return DenseCost(size, dense.output_shape[-1], dense.macs, lab_analysis().macs)

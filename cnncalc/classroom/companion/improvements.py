@@ -82,6 +82,18 @@ class Zca:
     neighbour_after: float
     diag_after: float         # mean variance after whitening (1 at ε = 0)
     offdiag_after: float      # largest |covariance| between two different dimensions after whitening
+    lambda_min: float         # smallest eigenvalue of the covariance (a noise direction)
+    lambda_max: float
+
+    @property
+    def gain_exact(self) -> float:
+        """How much exact whitening (ε = 0) multiplies the smallest-variance direction: 1/√λ_min."""
+        return 1 / math.sqrt(self.lambda_min) if self.lambda_min > 0 else math.inf
+
+    @property
+    def gain(self) -> float:
+        """… and with ε: 1/√(λ_min + ε)."""
+        return 1 / math.sqrt(self.lambda_min + self.eps)
 
 
 def zca_demo(sample: Sample, patch: int = 8, eps: float = 1e-2) -> Zca:
@@ -104,8 +116,9 @@ def zca_demo(sample: Sample, patch: int = 8, eps: float = 1e-2) -> Zca:
         return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
     cov = white.reshape(len(x), -1).T @ white.reshape(len(x), -1) / len(x)
     off = cov - torch.diag(torch.diag(cov))
+    eig = torch.linalg.eigvalsh(flat.T @ flat / len(x)).clamp_min(0)   # fit_zca's covariance
     return Zca(patch, len(x), eps, neighbours(flat.reshape(x.shape)), neighbours(white),
-               float(torch.diag(cov).mean()), float(off.abs().max()))
+               float(torch.diag(cov).mean()), float(off.abs().max()), float(eig[0]), float(eig[-1]))
 
 
 @dataclass(frozen=True)
@@ -302,3 +315,88 @@ def momentum_effect(lr: float = 0.1) -> MomentumEffect:
     (sa,), (sb,) = refs.results(crop, "students"), refs.results(momentum, "students")
     return MomentumEffect(epochs, (refs.at(crop, epochs).top1, refs.at(momentum, epochs).top1),
                           (sa.top1, sb.top1), lr, lr_after(epochs - 1, lr, gamma))
+
+
+# --- question 30: what regularization is, and where the lab uses it ---------------------------------------
+
+REGULARIZATION = ("**Regularization** is any change to training meant to lower the *test* error — to close the "
+                  "generalization gap between training and test — without lowering the *training* error (it "
+                  "usually raises it a little), typically by constraining the model or adding noise to training.")
+
+
+@dataclass(frozen=True)
+class Regularizer:
+    name: str
+    how: str        # how it constrains the model
+    in_lab: str     # one sentence: how the lab (or cnncalc's training) uses it
+    flag: str       # the training CLI's option that turns it on ('' when there is none)
+
+
+REGULARIZERS: tuple[Regularizer, ...] = (
+    Regularizer("Weight decay / L2", "penalises large weights (adds λ‖w‖² to the loss), pulling them towards 0",
+                "not in the lab sheet's ladder; cnncalc's training offers it as `--weight-decay`",
+                "--weight-decay"),
+    Regularizer("Dropout", "zeroes random units during training, so no unit can rely on another",
+                "ladder step 5 (§3.4) puts dropout 0.5 before fc5; questions 29–33", "--dropout"),
+    Regularizer("Data augmentation", "shows transformed copies of the training images (more, varied data)",
+                "ladder step 3 trains on random 28×28 crops + horizontal flips; questions 22–25", "--augment"),
+    Regularizer("Early stopping", "keeps the weights of the epoch with the lowest validation loss",
+                "the Training page's curves show where the test loss is lowest (question 18); the run keeps "
+                "every epoch's metrics, so you read the best epoch off them", ""),
+    Regularizer("Batch norm (as a side effect)", "normalises with each batch's statistics: noise that depends "
+                "on the other images of the batch", "ladder step 6 (§3.5) adds it after every convolution; "
+                "question 34", "--batchnorm"),
+)
+
+
+# --- question 29's slip: dropout removes no parameter ------------------------------------------------------
+
+LAB_INPUT = PRESETS["lab"].input_shape
+
+
+@dataclass(frozen=True)
+class DropoutCost:
+    p: float
+    spec: str                # the lab net with dropout inserted (cnncalc.train.config.model_spec)
+    params_with: int
+    params_without: int
+    macs_with: int
+    macs_without: int
+
+
+def dropout_cost(p: float = 0.5) -> DropoutCost:
+    """The network training builds with ``--dropout p`` against the same one without (analyze of both): the
+    parameters and the multiply-accumulates per image are the same."""
+    from ...train.config import model_spec
+    hw = tuple(LAB_INPUT[1:])
+    with_, without = model_spec(TrainConfig(dropout=p), hw), model_spec(TrainConfig(), hw)
+    a, b = analyze(with_, LAB_INPUT), analyze(without, LAB_INPUT)
+    return DropoutCost(p, with_, a.params, b.params, a.macs, b.macs)
+
+
+# --- question 27's slip: momentum 0.9 and γ 0.95 are two different numbers -------------------------------
+
+@dataclass(frozen=True)
+class MomentumVsGamma:
+    momentum: float          # SGD momentum: applied at every optimizer step
+    gamma: float             # ExponentialLR: applied once per epoch
+    steps: int               # optimizer steps per epoch
+    batch_size: int
+
+    @property
+    def momentum_after_epoch(self) -> float:
+        """Weight left to a gradient one epoch (``steps`` steps) later: momentum^steps."""
+        return self.momentum ** self.steps
+
+    @property
+    def memory_steps(self) -> float:
+        """Momentum's memory, 1/(1 − m) steps."""
+        return 1 / (1 - self.momentum)
+
+
+def momentum_vs_gamma(step: str = "4 + momentum 0.9 + ExponentialLR 0.95") -> MomentumVsGamma:
+    """Ladder step 4's momentum and γ, with the steps per epoch at its batch size."""
+    from ...train.config import LADDER
+    from .training import steps_per_epoch
+    cfg = TrainConfig(**LADDER[step])
+    return MomentumVsGamma(cfg.momentum, cfg.gamma, steps_per_epoch(cfg.batch_size), cfg.batch_size)

@@ -75,7 +75,8 @@ class BatchNormDemo:
     x: tuple[float, ...]
     train: tuple[float, ...]          # normalised with the batch's own mean and variance
     batch_mean: float
-    batch_var: float                  # unbiased, what updates the running variance
+    batch_var: float                  # unbiased (÷ n − 1), what updates the running variance
+    batch_var_biased: float           # biased (÷ n), what train mode normalises with
     running_mean: float
     running_var: float
     eval: tuple[float, ...]           # normalised with the running statistics
@@ -92,10 +93,24 @@ def batchnorm_demo(values=(1.0, 2.0, 3.0, 4.0)) -> BatchNormDemo:
         train = bn.train()(x)
         out = bn.eval()(x)
     return BatchNormDemo(tuple(values), tuple(train.flatten().tolist()), float(x.mean()), float(x.var()),
-                         float(bn.running_mean), float(bn.running_var), tuple(out.flatten().tolist()))
+                         float(x.var(unbiased=False)), float(bn.running_mean), float(bn.running_var),
+                         tuple(out.flatten().tolist()))
 
 
 def chance() -> dict[str, float]:
     """Loss ln 10, top-1 10 %, top-5 50 % for a uniform guess over CIFAR-10's 10 classes."""
     from ...draw.train_charts import chance_levels
     return chance_levels(10)
+
+
+def steps_per_epoch(batch_size: int, images: int | None = None) -> int:
+    """Optimizer steps in one epoch: ⌈images / batch⌉ (the last, smaller batch is kept), on CIFAR-10's 50,000
+    training images by default."""
+    from ...comparisons import CIFAR10_TRAIN_IMAGES
+    n = CIFAR10_TRAIN_IMAGES if images is None else images
+    return -(-n // batch_size)
+
+
+# Question 16's slip: the reference for the sharp-minima finding.
+KESKAR = ("Keskar, Mudigere, Nocedal, Smelyanskiy & Tang, “On Large-Batch Training for Deep Learning: "
+          "Generalization Gap and Sharp Minima”, ICLR 2017")

@@ -81,6 +81,8 @@ def test_chance_momentum_and_dropout_against_torch():
     ("lab_total", "1234", "other"),
     ("conv1_params", "2400", "forgot the biases"),            # 32·3·5·5
     ("conv1_params", "832", "forgot the input channels"),     # 32·5·5 + 32
+    ("conv1_params", "75", "counted one filter"),             # 3·5·5: one filter's weights
+    ("conv1_params", "76", "counted one filter"),             # 3·5·5 + 1: one filter with its bias
     ("conv1_params", "2457600", "no weight sharing"),         # 2,400 · 32·32
     ("conv1_fc", "3072", "per-neuron FC"),                    # 3,072 × 32·32·32 = 100,663,296
     ("conv1_fc", "100696064", "added the biases"),            # 100,663,296 + 32,768

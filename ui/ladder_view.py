@@ -31,7 +31,7 @@ def table(rows: list[ladder.Row]) -> None:
     st.dataframe(df, hide_index=True, width="stretch", placeholder="—", column_config={
         "your test top-1 (%)": PCT, "reference, measured (%) — quoted": PCT, "difference (points)":
             st.column_config.NumberColumn(format="%+.1f"), "reference, students' logs (%) — quoted": PCT,
-        "your data, epochs: verdict": st.column_config.TextColumn(width="large"),
+        "your data, epochs: verdict": st.column_config.TextColumn(width="medium"),
         "comparison": st.column_config.TextColumn(width="medium"), "at epoch": WHOLE, "reference epoch": WHOLE,
         "runs of this step": WHOLE})
 
@@ -43,11 +43,11 @@ def _spec(lines, points, metric: str, slots) -> dict:
 
 
 def charts(rows: list[ladder.Row]) -> None:
-    """Test top-1 and test loss per epoch, one line per step, the measured references as diamonds."""
+    """Test top-1 and test loss per epoch, one line per step, the measured references as diamonds: one chart
+    above the other, full width (side by side, the legend of six steps left the plots a sliver)."""
     lines = ladder.lines(rows)
-    left, right = st.columns(2)
-    for col, metric in ((left, "top-1"), (right, "loss")):
-        col.vega_lite_chart(_spec(lines, ladder.points(rows, metric), metric, ladder.slots(rows)), width="stretch")
+    for metric in ("top-1", "loss"):
+        st.vega_lite_chart(_spec(lines, ladder.points(rows, metric), metric, ladder.slots(rows)), width="stretch")
 
 
 def show(results, steps=None, chart: bool = True) -> list[ladder.Row]:

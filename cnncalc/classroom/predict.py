@@ -162,6 +162,15 @@ def per_neuron_fc(total: int, outputs: int) -> Mistake:
                    f"of the x′·y′·N = {outputs:,} outputs: answer × {outputs:,} = {total:,}.")
 
 
+def one_filter(weights: int, filters: int, with_bias: bool = False) -> Mistake:
+    """One filter's weights (z·k·k), with or without its bias: the answer is N filters of them, plus N biases."""
+    each = weights // filters
+    return Mistake("counted one filter", each + with_bias,
+                   f"That is one filter ({each:,} weights{' + its bias' if with_bias else ''}); the layer has "
+                   f"N = {filters} filters, each with its own bias: {filters}·{each:,} + {filters} = "
+                   f"{weights + filters:,}.")
+
+
 def no_weight_sharing(weights: int, positions: int) -> Mistake:
     return Mistake("no weight sharing", weights * positions,
                    f"That is a separate filter at each of the {positions:,} positions; a convolution shares one "
@@ -282,6 +291,7 @@ def _arithmetic(a) -> list[Prediction]:
                    "3×32×32 image", c1.params, f"{c1.params:,}",
                    f"Weights {c1.formula('weights')}; plus one bias per filter: {c1.formula('params')}.", "int",
                    (forgot_biases(c1.params, c1.biases), forgot_channels(c1.weights, c1.biases, ca.LAB.input_shape[0]),
+                    one_filter(c1.weights, c1.out_shape[0]), one_filter(c1.weights, c1.out_shape[0], with_bias=True),
                     no_weight_sharing(c1.weights, outputs // c1.out_shape[0]))),
         Prediction("conv1_fc", 1, "Weights of a fully-connected layer giving conv1's output (3×32×32 → 32×32×32)",
                    c1.fc_equivalent, f"{c1.fc_equivalent:,}",

@@ -246,8 +246,9 @@ def ladder_chart(lines: dict[str, list[dict]], points: list[dict] | None = None,
     slots = slots or {name: i for i, name in enumerate(names)}
     palette = [LADDER_COLORS[slots.get(name, i) % len(LADDER_COLORS)] for i, name in enumerate(names)]
     color = alt.Color("line:N", title=None, scale=alt.Scale(domain=names, range=palette),
-                      legend=alt.Legend(orient="top", columns=1, labelLimit=500, symbolType="stroke",
-                                        symbolStrokeWidth=3))
+                      legend=alt.Legend(orient="right", columns=1, labelLimit=260, symbolType="stroke",
+                                        symbolStrokeWidth=3))  # beside the plot: above it, six steps' labels
+                                                                # took the plot's height
     y = alt.Y("value:Q", title=f"test {metric}", scale=alt.Scale(domain=[0, 1]) if acc else alt.Scale(zero=True),
               axis=alt.Axis(format="%") if acc else alt.Axis())
     fmt = ".1%" if acc else ".3f"

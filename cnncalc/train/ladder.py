@@ -245,16 +245,16 @@ def table(ladder_rows: list[Row]) -> list[dict]:
         ok = _ok(f.run) if f else []
         compared = f is not None and f.top1_at is not None
         mine = f.top1_at if compared else (ok[-1]["test_top1"] if ok else None)
-        out.append({
+        out.append({  # the numbers to compare first, the words after (a narrow screen scrolls to them)
             "step": row.step, "your run": f"#{f.run.id}" if f else "—",
-            "your data, epochs: verdict": f.label if f else "no run yet",
             "your test top-1 (%)": _pct(mine),
             "at epoch": (f.reference.epochs if compared else ok[-1]["epoch"]) if f else None,
-            "comparison": f.comparable if f else ("no reference measured yet" if row.step in refs.MISSING else "—"),
             "reference, measured (%) — quoted": ref.top1 if ref else None,
             "reference epoch": ref.epochs if ref else None,
             "difference (points)": round(100 * f.top1_at - ref.top1, 1) + 0.0 if compared else None,
             "reference, students' logs (%) — quoted": row.students.top1 if row.students else None,
+            "your data, epochs: verdict": f.label if f else "no run yet",
+            "comparison": f.comparable if f else ("no reference measured yet" if row.step in refs.MISSING else "—"),
             "lowest test loss": round(min(e["test_loss"] for e in ok), 3) if ok else None,
             "runs of this step": row.runs})
     return out

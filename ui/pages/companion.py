@@ -35,8 +35,9 @@ for part, title in cq.PARTS.items():
         continue
     st.subheader(title)
     for q in questions:
-        with st.expander(q.label):
-            if predicting and not predict_widget.ask_all(predict.for_question(q.number)):
+        to_predict = predict.for_question(q.number) if predicting else []
+        with st.expander(f"🎯 {q.label} — predict first" if to_predict else q.label):
+            if to_predict and not predict_widget.ask_all(to_predict):
                 st.caption("The full answer appears once each number above is predicted or shown.")
             else:
                 try:

@@ -68,7 +68,7 @@ def test_empty_store_renders_every_question_with_computed_numbers(store):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["🧮 total parameters"] == "1,191,170"
     assert metrics["🧮 fc4's share"] == "86.05 %"
-    assert metrics["🧮 Output x′ × y′ × z′"] == "32×32×32" and metrics["🧮 Weights + biases"] == "2,432"
+    assert metrics["🧮 Output C×H×W"] == "32×32×32" and metrics["🧮 Weights + biases"] == "2,432"
     assert metrics["🧮 FC-equivalent weights"] == "100,663,296"
     assert metrics["🧮 parameters per training image"] == "23.8"
     assert metrics["🧮 bag-of-words + linear SVM"] == "138,010"
@@ -102,8 +102,14 @@ def test_widgets_recompute_the_answers(store):
     at.number_input(key="lc1_y").set_value(28).run()
     at.number_input(key="lc1_s").set_value(2).run()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["🧮 Output x′ × y′ × z′"] == "14×14×32"   # ⌊(28 + 4 − 5)/2⌋ + 1 = 14
+    assert metrics["🧮 Output C×H×W"] == "32×14×14"   # N = 32 channels; ⌊(28 + 4 − 5)/2⌋ + 1 = 14
     assert metrics["🧮 FC-equivalent weights"] == f"{28 * 28 * 3 * 14 * 14 * 32:,}"
+    # (3·28·28)·(32·14·14) / (32·3·5·5) = 2,352 · 6,272 / 2,400 = 6,146.56 → the card rounds to a whole number
+    assert metrics["🧮 FC-equivalent / conv weights"] == "6,147×"
+    at.number_input(key="lc1_x").set_value(3).run()   # 3×3 image, k 5, p 2, s 2: 2×2 output,
+    at.number_input(key="lc1_y").set_value(3).run()   # FC (3·3·3)·(32·2·2) = 3,456 vs 2,400 conv weights
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["🧮 FC-equivalent / conv weights"] == "1.44×"  # 3,456 / 2,400 exactly
     at.text_input(key="lc_filter").set_value("test (eval) mode").run()
     at.slider(key="lc33_p").set_value(0.75).run()
     metrics = {m.label: m.value for m in at.metric}

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from cnncalc import comparisons, format_shape, solve
+from cnncalc.classroom.calculator import ratio_text
 from cnncalc.classroom.companion import arithmetic as ca
 from cnncalc.comparisons import CIFAR10_TRAIN_IMAGES as IMAGES
 from ui.widgets import fmt
@@ -31,11 +32,15 @@ def q1(ctx: Context) -> None:
         st.caption(f"Note: {r.message}.")
     oc, oh, ow = r.out_shape
     m = st.columns(2) + st.columns(2)
-    m[0].metric(f"{COMPUTED} Output x′ × y′ × z′", f"{ow}×{oh}×{oc}")
+    m[0].metric(f"{COMPUTED} Output C×H×W", f"{oc}×{oh}×{ow}",
+                help="Channels × height × width, PyTorch's order, as everywhere in this app. In the lab sheet's "
+                     f"letters: z′ = N = {oc} channels, y′ = {oh} rows, x′ = {ow} columns (x′ × y′ × z′ = "
+                     f"{ow}×{oh}×{oc}).")
     m[1].metric(f"{COMPUTED} Weights + biases", fmt(r.params))
     m[2].metric(f"{COMPUTED} FC-equivalent weights", fmt(r.fc_equivalent),
                 help="One fully-connected layer from the whole input volume to the whole output volume")
-    m[3].metric(f"{COMPUTED} FC-equivalent / conv weights", f"{r.fc_equivalent / r.weights:,.0f}×")
+    m[3].metric(f"{COMPUTED} FC-equivalent / conv weights", ratio_text(r.fc_equivalent, r.weights)[0] + "×",
+                help="The FC-equivalent's weights divided by the convolution's weights (biases left out of both)")
     latex(r.formula("out_W"), r"x' = \left\lfloor\frac{x + 2p - k}{s}\right\rfloor + 1")
     latex(r.formula("out_H"), r"y' = \left\lfloor\frac{y + 2p - k}{s}\right\rfloor + 1")
     latex(r.formula("weights"), r"N \cdot z \cdot k \cdot k")

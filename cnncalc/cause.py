@@ -109,25 +109,28 @@ def find_cause(spec, input_shape, at_layer: int | str, limit: int = 3, budget: i
     Every returned edit was re-checked by running :func:`cnncalc.analyze` on the whole edited network.
     Raises :class:`cnncalc.SpecError` for an unreadable spec and IndexError/ValueError for an unknown layer.
     """
+    deadline = time.perf_counter() + seconds  # from entry: the first whole-network analysis counts too
     layers = as_layers(spec)
     shape = parse_shape(input_shape)
     names = layer_names(layers)
     at = names.index(at_layer) if isinstance(at_layer, str) else at_layer
     if not 0 <= at < len(layers):
         raise IndexError(f"layer {at_layer} is not in this {len(layers)}-layer network")
+    t0 = time.perf_counter()
     base = analyze(layers, shape)
+    one = time.perf_counter() - t0  # what one more analysis costs: none starts that would end past the deadline
     first_bad = next((r.index for r in base.layers if r.status != "ok"), None)
     if first_bad is None:
         return CauseSearch((), 1, True)
     stop = min(at, first_bad)  # an edit after the first problem cannot clear it
     causes: list[Cause] = []
-    analyses, deadline = 1, time.perf_counter() + seconds
+    analyses = 1
     for i in range(stop + 1):
         old = base.layers[i]
         state = State(old.in_shape, None)  # the field does not decide any status
         dead = {old.out_shape} if i < first_bad else set()
         for new in candidates(layers[i]):
-            if analyses >= budget or time.perf_counter() > deadline:
+            if analyses >= budget or time.perf_counter() + one > deadline:
                 return CauseSearch(tuple(causes), analyses, False)
             report, _ = analyze_layer(new, state, i, names[i])
             if report.status != "ok" or report.out_shape in dead:

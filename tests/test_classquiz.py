@@ -78,3 +78,24 @@ def test_two_stores_on_one_folder_share_the_question(tmp_path):
     a.open_question(TEACHER, "momentum_gain")
     b.submit(ADA, "0.9")                           # m instead of 1/(1 − m) = 10
     assert a.tally() == {"m vs 1/(1−m)": 1}
+
+
+def test_one_round_takes_at_most_max_answers_and_a_student_may_still_replace_theirs(quiz, monkeypatch):
+    """Signing in again gives a new owner id: without a cap one student could stuff the projected histogram."""
+    monkeypatch.setattr(classquiz, "MAX_ANSWERS", 3)
+    quiz.open_question(TEACHER, "lab_total")
+    for who in (ADA, BOB, CY):
+        quiz.submit(who, "1191170")
+    with pytest.raises(ValueError, match="already has 3 answers"):
+        quiz.submit(Identity("d4", "Dee"), "1191170")
+    quiz.submit(ADA, "1190000")                    # a replacement is not a new answer
+    assert quiz.current().answers == 3 and quiz.tally() == {"right": 2, "forgot the biases": 1}
+
+
+def test_a_question_id_this_version_does_not_know_is_as_if_none_were_open(quiz):
+    quiz.open_question(TEACHER, "lab_total")
+    with quiz._db(write=True) as db:                # what an older version's row could hold
+        db.execute("UPDATE question SET qid = 'renamed_since'")
+    assert quiz.current() is None
+    with pytest.raises(ValueError, match="no question is open"):
+        quiz.submit(ADA, "1191170")

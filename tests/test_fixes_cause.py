@@ -141,3 +141,21 @@ def test_property_candidates_are_valid_single_layer_edits(net):
         assert c.after == format_layer(edited[c.index]) and c.before == format_layer(original[c.index])
     if not bad:
         assert search.causes == ()
+
+
+def test_the_time_cap_counts_the_first_analysis_and_never_starts_one_it_cannot_finish(monkeypatch):
+    """Each analysis made to take 0.3 s: with a 1 s cap the search starts no analysis that would end past the
+    cap — the first (0.3 s) and at most two more — and returns within it."""
+    import time as _time
+    import cnncalc.cause as cause_mod
+    real = cause_mod.analyze
+
+    def slow(*args, **kwargs):
+        _time.sleep(0.3)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(cause_mod, "analyze", slow)
+    t0 = _time.perf_counter()
+    search = find_cause(TEACHER, "3x32x32", "pool2", limit=50, budget=400, seconds=1.0)
+    took = _time.perf_counter() - t0
+    assert not search.complete and search.analyses <= 3
+    assert took < 1.0 + 0.2  # the cap, with slack for the layer checks between analyses

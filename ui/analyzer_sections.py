@@ -112,12 +112,18 @@ def _ask_cause(prefix: str, index: int) -> None:
 
 @st.cache_data(max_entries=64, show_spinner="Looking upstream for the cause…")
 def _find_cause(spec: str, shape: tuple, index: int):
-    return find_cause(spec, shape, index)
+    with budget.held():  # up to find_cause's 2 s of CPU holding the GIL: one of the server's heavy slots
+        return find_cause(spec, shape, index)
 
 
 def causes_block(prefix: str, result, report) -> None:
     """The single-layer changes at or above ``report``'s layer after which the whole network is clean."""
-    search = _find_cause(format_spec([r.layer for r in result.layers]), result.input_shape, report.index)
+    try:
+        with budget.waiting_note("Looking for the cause"):
+            search = _find_cause(format_spec([r.layer for r in result.layers]), result.input_shape, report.index)
+    except TimeoutError as err:
+        st.warning(f"The server is too busy to search now ({err}): try again in a minute.")
+        return
     stopped = "" if search.complete else " (the search stopped at its bound: larger changes were not tried)"
     with st.container(border=True):
         if not search.causes:

@@ -20,6 +20,7 @@ from ..server.identity import Identity
 from . import predict
 
 MAX_CHARS = predict.MAX_CHARS
+MAX_ANSWERS = 300  # answers one round takes: a class, with room; a student signing in again and again cannot flood it
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS question (id INTEGER PRIMARY KEY CHECK (id = 1), round INTEGER NOT NULL,
     qid TEXT NOT NULL, opened REAL NOT NULL, revealed INTEGER NOT NULL DEFAULT 0, closed INTEGER NOT NULL DEFAULT 0);
@@ -129,7 +130,15 @@ class ClassQuiz:
                                  "the answer has been revealed: predictions are closed")
             if round_ is not None and row[0] != round_:
                 raise ValueError("the teacher has opened another question: read it and send your prediction again")
-            verdict = predict.by_key(row[1]).diagnose(text)
+            question = predict.by_key(row[1])
+            if question is None:  # a question of another version of the app: as if none were open
+                raise ValueError("no question is open for answers")
+            (mine,) = db.execute("SELECT COUNT(*) FROM answer WHERE round = ? AND owner = ?",
+                                 (row[0], student.id)).fetchone()
+            (count,) = db.execute("SELECT COUNT(*) FROM answer WHERE round = ?", (row[0],)).fetchone()
+            if not mine and count >= MAX_ANSWERS:  # replacing one's own answer is always allowed
+                raise ValueError(f"this question already has {MAX_ANSWERS} answers, the most one round takes")
+            verdict = question.diagnose(text)
             db.execute("INSERT OR REPLACE INTO answer VALUES (?, ?, ?, ?, ?, ?)",
                        (row[0], student.id, text.strip(), verdict.mistake, int(verdict.correct), time.time()))
         return verdict

@@ -37,6 +37,8 @@ def _act(action: str, qid: str = "") -> None:
             getattr(quiz, action)(identity.current())
     except (PermissionError, ValueError) as err:
         ss["cq_error"] = str(err)
+    except sqlite3.Error as err:  # e.g. the database stayed locked past its timeout
+        ss["cq_error"] = f"The class quiz could not be saved now ({err}): try again."
 
 
 def _send(round_: int) -> None:
@@ -44,6 +46,8 @@ def _send(round_: int) -> None:
         quiz.submit(identity.current(), ss.get("cq_answer", ""), round_)
     except (PermissionError, ValueError) as err:
         ss["cq_error"] = str(err)
+    except sqlite3.Error as err:
+        ss["cq_error"] = f"Your prediction could not be saved now ({err}): send it again."
 
 
 @st.fragment(run_every=REFRESH)

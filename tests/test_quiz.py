@@ -200,3 +200,10 @@ def test_any_guess_on_any_layer_gets_a_verdict(layer_shape, guess):
             assert check(q, "x".join(map(str, (q.truth[1], q.truth[2], q.truth[0])))).correct
         for m in q.mistakes:    # no likely mistake is the answer itself
             assert m.value != q.truth
+
+
+def test_a_guess_within_half_a_percent_is_told_its_difference_not_a_ratio():
+    from cnncalc.classroom.quiz import _far
+    assert _far(1_191_000, 1_191_170) == "yours is 170 too few"     # 1,191,170 − 1,191,000
+    assert _far(1_191_200, 1_191_170) == "yours is 30 too many"
+    assert _far(2_000, 1_000) == "yours is about 2× the answer"

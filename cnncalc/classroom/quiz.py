@@ -239,6 +239,8 @@ def parse_guess(text: str) -> tuple[int, ...] | None:
 def _far(value: int, truth: int) -> str:
     if value == 0:
         return "yours is 0"
+    if abs(value - truth) * 200 < truth:  # within 0.5 %: a ratio would read 1.00×; the difference says more
+        return f"yours is {abs(value - truth):,} {'too many' if value > truth else 'too few'}"
     if value > truth:
         return f"yours is about {ratio_text(value, truth)[0]}× the answer"
     return f"yours is about 1/{ratio_text(truth, value)[0]} of the answer"

@@ -192,6 +192,9 @@ def test_the_issues_chance_run_is_at_chance_in_question_18(store):
     q18 = " ".join(m.value for m in at.expander[17].markdown)
     assert "Overfitting marker" in q18 and "Verdict: at chance" in q18 and "500 test images" in q18
     assert "overfits" not in q18
+    # the last epoch's gap from the stored record: train 10.9 % − test 11.8 % = −0.9 points
+    assert any("calling any train–test gap overfitting" in x and "gap at epoch 3 is −0.9 points" in plain(x)
+               for x in _slips(at, 18))
 
 
 def test_the_ladder_side_by_side_in_questions_26_29_34(store):
@@ -265,7 +268,9 @@ def test_issue_13_definitions_fixes_and_slips_are_visible(store):
     assert "relative to the object" in q2 and "even after pool3" not in q2 and "covers the whole 32×32" in q2
     q21 = _answer(at, 21)
     assert "(nearly) identity" not in q21 and "trades exact whitening for less noise amplification" in q21
-    for number in (1, 3, 7, 10, 14, 16, 17, 21, 27, 29, 33):
+    # batch norm's buffers: one running mean and one variance per channel, 2·(32 + 64 + 64) = 320, and 3 counters
+    assert "holds 320 running statistics (and 3 batch counters) beside the 320 new parameters" in _answer(at, 34)
+    for number in (1, 3, 7, 10, 14, 16, 17, 21, 27, 29, 33, 34):
         assert _slips(at, number), f"question {number} has no common-slip note"
     q10 = " ".join(_slips(at, 10))
     assert "1,190,000 weights + 1,170 biases = **1,191,170 parameters**" in q10

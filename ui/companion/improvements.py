@@ -292,7 +292,17 @@ def q34(ctx: Context) -> None:
           r"2\cdot(" + " + ".join(str(n // 2) for _, n in cost.per_layer) + ")")
     st.caption("Per layer (γ and β): " + ", ".join(f"{name} {n}" for name, n in cost.per_layer) +
                ". The running mean and variance are buffers, not parameters.")
+    q34_slip(cost)
     ladder_answer(ctx.results, STEPS[5], "+ batch norm, on top of dropout 0.5", before=STEPS[4])
+
+
+def q34_slip(cost) -> None:
+    layers, running = len(cost.per_layer), cost.extra  # one mean and one variance per channel: as many as γ, β
+    slip(f"counting the running mean and variance as parameters. {COMPUTED} They are buffers: the checkpoint "
+         f"holds {running} running statistics (and {layers} batch counters) beside the {cost.extra} new "
+         f"parameters, but no gradient or optimiser step ever touches them — training mode updates them as "
+         "moving averages of the batches, and evaluation mode normalises with them instead of the batch's own "
+         "statistics (Q14).")
 
 
 ANSWERS = {19: q19, 20: q20, 21: q21, 22: q22, 23: q23, 24: q24, 25: q25, 26: q26,

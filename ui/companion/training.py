@@ -147,6 +147,17 @@ def q18(ctx: Context) -> None:
     st.caption(f"The verdict (cnncalc.train.verdicts): overfitting only when the test accuracy is clearly above "
                f"chance, after {verdicts.MIN_EPOCHS} epochs or more, the test loss has risen from its minimum by "
                f"more than {verdicts.Z:g} × its noise and the training loss kept falling.")
+    q18_slip(run)
+
+
+def q18_slip(run) -> None:
+    last = run.epochs[-1]
+    gap = 100 * (last["train_top1"] - last["test_top1"])
+    signed = f"{gap:+.1f}".replace("-", "−")
+    slip(f"calling any train–test gap overfitting. {STORED} This run's gap at epoch {last['epoch']} is "
+         f"{signed} points (train {pct(last['train_top1'])}, test {pct(last['test_top1'])}): a gap alone is the "
+         "generalisation gap every model has. Overfitting is the gap *growing* while the test loss climbs from "
+         "its minimum and the training loss keeps falling — the marker above reads exactly that.")
 
 
 ANSWERS = {13: q13, 14: q14, 15: q15, 16: q16, 17: q17, 18: q18}

@@ -4,8 +4,8 @@ Pure Python: importing the package and calling :func:`analyze` never imports tor
 (:func:`build_model`, :func:`from_module`, :func:`to_pytorch_code`) imports it when first used.
 """
 from .analyze import analyze
-from .layers import (Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten, Layer, Linear, Pool,
-                     layer_names)
+from .layers import (Activation, AdaptiveAvgPool, BatchNorm, Conv, ConvTranspose, Dropout, Flatten, Layer, Linear,
+                     Pool, Upsample, layer_names)
 from .parse import (SpecError, format_layer, format_shape, format_spec, parse_layer, parse_shape, parse_spec,
                     split_spec)
 from .presets import PRESETS, preset
@@ -25,4 +25,4 @@ def __getattr__(name: str):
 __all__ = ["analyze", "Analysis", "LayerReport", "CONVENTIONS", "SpecError", "parse_spec", "parse_layer",
            "parse_shape", "format_shape", "split_spec", "format_spec", "format_layer", "layer_names", "PRESETS", "preset", "same_padding",
            "divide_settings", "input_sizes_for_output", "Conv", "Pool", "AdaptiveAvgPool", "Flatten", "Linear",
-           "BatchNorm", "Dropout", "Activation", "Layer", *_TORCH_BRIDGE]
+           "BatchNorm", "Dropout", "Activation", "Layer", "ConvTranspose", "Upsample", *_TORCH_BRIDGE]

@@ -2,18 +2,25 @@
 
 Shapes follow PyTorch's formulas (:mod:`cnncalc.shapes`), receptive fields the Distill convention
 (:mod:`cnncalc.receptive`), counting conventions :data:`cnncalc.report.CONVENTIONS`.
+
+Layer objects validate their own settings (``__post_init__``, :mod:`cnncalc.layers`), so a rule here sees only
+values in range; what depends on the input (groups that do not divide C, a window larger than the padded
+input, reflect padding as large as the input, an output padding not below stride or dilation) is a layer
+``status='error'`` with its reason and, where one exists, a fix.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable
 
 from .fixes import nearest_layer
-from .layers import (Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten, Layer, Linear, Pool,
-                     layer_names)
+from .layers import (Activation, AdaptiveAvgPool, BatchNorm, Conv, ConvTranspose, Dropout, Flatten, Layer, Linear,
+                     Pool, Upsample, layer_names)
 from .parse import SpecError, as_layers, format_layer, format_shape, parse_shape
-from .receptive import Field, formulas as rf_formulas, step
+from .receptive import (Field, exact, formulas as rf_formulas, formulas_transposed, number_text, step,
+                        step_transposed, upsample_kernel, whole_or_exact)
 from .report import BYTES_PER_VALUE, Analysis, LayerReport
 from .shapes import Axis, conv_axis, describe_unread, pool_axis
 
@@ -79,11 +86,7 @@ def _window(layer: Conv | Pool, state: State, axes: list[Axis], pads: tuple[int,
 
 def _conv(layer: Conv, state: State, name: str) -> dict:
     c, h, w = _need_spatial(state, name)
-    for what, value in (("input channels", c), ("output channels", layer.out_channels)):
-        if value % layer.groups:
-            ok = [g for g in range(1, layer.groups + 1) if c % g == 0 and layer.out_channels % g == 0]
-            raise Invalid(f"{what} {value} not divisible by groups {layer.groups}", format_layer(
-                Conv(layer.out_channels, layer.kernel, layer.stride, layer.padding, layer.dilation, ok[-1], layer.bias)))
+    _groups_ok(layer, c)
     if layer.padding == "same":
         if layer.stride != (1, 1):
             fixed = nearest_layer(layer, (h, w))
@@ -93,8 +96,13 @@ def _conv(layer: Conv, state: State, name: str) -> dict:
         pad = tuple((t // 2, t - t // 2) for t in totals)
     else:
         pad = layer.padding
+    _check_padding_mode(layer, pad, (h, w))
     axes = [conv_axis(n, k, s, b, a, d) for n, k, s, (b, a), d in zip((h, w), layer.kernel, layer.stride, pad, layer.dilation)]
     extra = _window(layer, state, axes, (pad[0][0], pad[1][0]), name, (h + sum(pad[0]), w + sum(pad[1])))
+    note = _padding_mode_note(layer, pad)
+    if note:
+        extra["formulas"]["rf_note"] = note
+        extra["message"] = "; ".join(filter(None, [extra.get("message", ""), note]))
     oc, oh, ow = layer.out_channels, axes[0].size, axes[1].size
     per_filter = (c // layer.groups) * layer.kernel[0] * layer.kernel[1]
     weights, biases = oc * per_filter, oc if layer.bias else 0
@@ -111,6 +119,38 @@ def _conv(layer: Conv, state: State, name: str) -> dict:
     f["macs"] = f"{oh}·{ow}·{oc}·{cin}·{kk} = {macs:,}"
     return dict(extra, shape=(oc, oh, ow), weights=weights, biases=biases, fc_equivalent=in_numel * out_numel,
                 locally_connected=lc, macs=macs, flops=2 * macs + (out_numel if biases else 0))
+
+
+def _check_padding_mode(layer: Conv, pad, hw: tuple[int, int]) -> None:
+    """PyTorch's limits: reflect pads less than the input on each side, circular at most the input."""
+    for axis, n, sides in zip("HW", hw, pad):
+        p = max(sides)
+        if layer.padding_mode == "reflect" and p >= n:
+            raise Invalid(f"padding_mode=reflect needs padding < the input along {axis}: {p} ≥ {n} (PyTorch's rule)",
+                          format_layer(Conv(layer.out_channels, layer.kernel, layer.stride, layer.padding,
+                                            layer.dilation, layer.groups, layer.bias)))
+        if layer.padding_mode == "circular" and p > n:
+            raise Invalid(f"padding_mode=circular needs padding ≤ the input along {axis}: {p} > {n} (it would "
+                          "wrap around more than once)", format_layer(Conv(
+                              layer.out_channels, layer.kernel, layer.stride, layer.padding, layer.dilation,
+                              layer.groups, layer.bias)))
+
+
+PADDING_NOTES = {
+    "circular": "padding_mode=circular: the padded positions hold the rows and columns of the opposite edge, so a "
+                "unit's field wraps to the far side of the input",
+    "reflect": "padding_mode=reflect: the padded positions mirror the rows next to the edge (not the edge itself), "
+               "so a unit near the edge reads some input rows twice",
+    "replicate": "padding_mode=replicate: the padded positions repeat the edge row and column, so a unit near the "
+                 "edge reads the edge pixel several times",
+}
+
+
+def _padding_mode_note(layer: Conv, pad) -> str:
+    if layer.padding_mode == "zeros" or not any(v for sides in pad for v in sides):
+        return ""
+    return (PADDING_NOTES[layer.padding_mode] + "; the shape is unchanged, and the receptive field's size counts "
+            "positions in the padded tensor")
 
 
 def _pool(layer: Pool, state: State, name: str) -> dict:
@@ -138,20 +178,132 @@ def _adaptive_windows(n: int, o: int) -> list[int]:
     return [-(-(i + 1) * n // o) - (i * n // o) for i in range(o)]
 
 
+def _adaptive_regular(n: int, o: int) -> tuple[int, int] | str:
+    """(k, s) when PyTorch's windows (start ⌊i·n/o⌋, end ⌈(i+1)·n/o⌉) are equal-sized and evenly spaced — then
+    the layer is a pool k, s for the field (7 → 3: windows 0–2, 2–4, 4–6, k = 3, s = 2) — else why not."""
+    starts = [i * n // o for i in range(o)]
+    sizes = set(_adaptive_windows(n, o))
+    if len(sizes) > 1:
+        return (f"{n} → {o} uses windows of unequal size ({', '.join(map(str, sorted(sizes)))} rows), so units "
+                "see fields of different sizes")
+    gaps = {b - a for a, b in zip(starts, starts[1:])}
+    if len(gaps) > 1:
+        return (f"{n} → {o} uses windows of {sizes.pop()} rows whose starts are {min(gaps)} or {max(gaps)} apart, so "
+                "units are not evenly spaced")
+    k = sizes.pop()
+    return k, gaps.pop() if gaps else k
+
+
 def _adaptive(layer: AdaptiveAvgPool, state: State, name: str) -> dict:
     c, h, w = _need_spatial(state, name)
     wins = [_adaptive_windows(n, o) for n, o in zip((h, w), layer.output)]
     flops = c * sum(wins[0]) * sum(wins[1])
     extra: dict = {"formulas": {"out_H": f"{layer.output[0]} (fixed)", "out_W": f"{layer.output[1]} (fixed)"}}
     if state.fields is not None:
-        if all(n % o == 0 for n, o in zip((h, w), layer.output)):
-            ks = [n // o for n, o in zip((h, w), layer.output)]
-            extra["fields"] = tuple(step(f, k, k, 0) for f, k in zip(state.fields, ks))
+        regular = [_adaptive_regular(n, o) for n, o in zip((h, w), layer.output)]
+        if all(isinstance(x, tuple) for x in regular):
+            extra["fields"] = tuple(step(f, k, s, 0) for f, (k, s) in zip(state.fields, regular))
+            for axis, (k, s) in zip("HW", regular):
+                extra["formulas"][f"window_{axis}"] = f"every window {k} rows, starting every {s}: as a pool k={k} s={s}"
         else:
+            why = "; ".join(f"along {axis} {x}" for axis, x in zip("HW", regular) if isinstance(x, str))
             extra.update(unavailable=("rf", "jump", "start"),
-                         message=f"receptive field unavailable: {h}×{w} → {layer.output[0]}×{layer.output[1]} uses "
-                                 "windows of unequal size, so units see fields of different sizes")
+                         message=f"receptive field unavailable: {h}×{w} → {layer.output[0]}×{layer.output[1]}: {why}")
     return dict(extra, shape=(c, *layer.output), weights=0, biases=0, macs=0, flops=flops)
+
+
+def _groups_ok(layer: Conv | ConvTranspose, c: int) -> None:
+    for what, value in (("input channels", c), ("output channels", layer.out_channels)):
+        if value % layer.groups:
+            ok = [g for g in range(1, layer.groups + 1) if c % g == 0 and layer.out_channels % g == 0]
+            raise Invalid(f"{what} {value} not divisible by groups {layer.groups}",
+                          format_layer(dataclasses.replace(layer, groups=ok[-1])))
+
+
+def convT_size(n: int, k: int, s: int, p: int, op: int, d: int = 1) -> int:
+    """Transposed convolution: (n − 1)·s − 2p + d·(k − 1) + op + 1 (PyTorch's ConvTranspose2d)."""
+    return (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+
+
+def _convT(layer: ConvTranspose, state: State, name: str) -> dict:
+    c, h, w = _need_spatial(state, name)
+    _groups_ok(layer, c)
+    for axis, s, d, op in zip("HW", layer.stride, layer.dilation, layer.output_padding):
+        if op >= max(s, d):
+            raise Invalid(f"output padding {op} along {axis} must be smaller than the stride {s} or the dilation {d} "
+                          "(PyTorch's rule)", format_layer(dataclasses.replace(
+                              layer, output_padding=tuple(min(o, max(s2, d2) - 1) for o, s2, d2 in zip(
+                                  layer.output_padding, layer.stride, layer.dilation)))))
+    args = list(zip((h, w), layer.kernel, layer.stride, layer.padding, layer.output_padding, layer.dilation))
+    sizes = [convT_size(*a) for a in args]
+    f = {f"out_{axis}": f"({n} − 1)·{s} − 2·{p} + {_dk(k, d)} + {op} + 1 = {o}"
+         for axis, (n, k, s, p, op, d), o in zip("HW", args, sizes)}
+    if any(o <= 0 for o in sizes):
+        raise Invalid(f"output size {_minus(sizes[0])}×{_minus(sizes[1])} ≤ 0: the padding 2p removes more rows than "
+                      f"(n − 1)·s + d·(k − 1) + op + 1 gives ({f['out_H']}; {f['out_W']})",
+                      format_layer(dataclasses.replace(layer, padding=(0, 0))))
+    oc, (oh, ow), g = layer.out_channels, sizes, layer.groups
+    kk = f"{layer.kernel[0]}·{layer.kernel[1]}"
+    weights, biases = oc * (c // g) * layer.kernel[0] * layer.kernel[1], oc if layer.bias else 0
+    macs = c * h * w * (oc // g) * layer.kernel[0] * layer.kernel[1]
+    out_numel = oc * oh * ow
+    cin, nout = (f"({c}/{g})", f"({oc}/{g})") if g > 1 else (f"{c}", f"{oc}")
+    f.update(weights=f"{oc}·{cin}·{kk} = {weights:,}", biases=f"{oc} (one per filter)" if biases else "0 (bias=0)",
+             macs=f"{c}·{h}·{w}·{nout}·{kk} = {macs:,}",
+             fc_equivalent=f"({c}·{h}·{w})·({oc}·{oh}·{ow}) = {c * h * w * out_numel:,}",
+             rf_note=f"output unit o reads input i when o = i·s − p + j·d for a tap j (Dumoulin & Visin: the input "
+                     f"dilated by s − 1 zeros, padded by d·(k − 1) − p, then a stride-1 convolution); jump divides by s")
+    extra: dict = dict(formulas=f, shape=(oc, oh, ow), weights=weights, biases=biases, macs=macs,
+                       fc_equivalent=c * h * w * out_numel, flops=2 * macs + (out_numel if biases else 0))
+    if state.fields is not None:
+        new = tuple(step_transposed(fl, k, s, p, d) for fl, (_, k, s, p, _, d) in zip(state.fields, args))
+        for axis, fl, (_, k, s, p, _, d), nf in zip("HW", state.fields, args, new):
+            for key, text in formulas_transposed(fl, k, s, p, d, nf).items():
+                f[f"{key}_{axis}"] = text
+        extra["fields"] = new
+    return extra
+
+
+def _dk(k: int, d: int) -> str:
+    return f"({k} − 1)" if d == 1 else f"{d}·({k} − 1)"
+
+
+BILINEAR_FLOPS = 7  # per output value: 4 neighbours weighted (4 multiplies) and summed (3 adds)
+
+
+def _upsample(layer: Upsample, state: State, name: str) -> dict:
+    c, h, w = _need_spatial(state, name)
+    if layer.size is not None:
+        sizes = layer.size
+        f = {f"out_{a}": f"{o} (fixed)" for a, o in zip("HW", sizes)}
+    else:
+        sizes = tuple(math.floor(n * layer.scale) for n in (h, w))   # PyTorch: ⌊n·scale⌋ in double precision
+        f = {f"out_{a}": f"⌊{n}·{number_text(layer.scale)}⌋ = {o}" for a, n, o in zip("HW", (h, w), sizes)}
+    if any(o <= 0 for o in sizes):
+        raise Invalid(f"output size {sizes[0]}×{sizes[1]} ≤ 0: {f['out_H']}, {f['out_W']}", "upsample 2")
+    numel = c * sizes[0] * sizes[1]
+    flops = numel * BILINEAR_FLOPS if layer.mode == "bilinear" else 0
+    if flops:
+        f["flops"] = f"{numel:,}·{BILINEAR_FLOPS} = {flops:,} (4 multiplies + 3 adds per output value)"
+    extra: dict = dict(formulas=f, shape=(c, *sizes), weights=0, biases=0, macs=0, flops=flops)
+    if state.fields is not None:
+        factors = [o // n if o % n == 0 and (layer.size is not None or float(layer.scale).is_integer()) else None
+                   for n, o in zip((h, w), sizes)]
+        if None in factors:
+            extra.update(unavailable=("rf", "jump", "start"), message=(
+                f"receptive field unavailable: {h}×{w} → {sizes[0]}×{sizes[1]} is not an integer scale factor per "
+                "axis, so neighbouring units are not evenly spaced over the input"))
+        else:
+            kinds = [upsample_kernel(F, layer.mode) for F in factors]
+            new = tuple(step_transposed(fl, k, s, p) for fl, (k, s, p) in zip(state.fields, kinds))
+            for axis, fl, (k, s, p), nf in zip("HW", state.fields, kinds, new):
+                for key, text in formulas_transposed(fl, k, s, p, 1, nf).items():
+                    f[f"{key}_{axis}"] = text
+            f["rf_note"] = ("nearest: unit o reads input ⌊o/F⌋, the field of a transposed conv k = F, s = F, p = 0"
+                            if layer.mode == "nearest" else "bilinear: unit o reads the two neighbours of (o + ½)/F − ½, "
+                            "the field of a transposed conv k = 2F − F mod 2, s = F, p = ⌈(F − 1)/2⌉")
+            extra["fields"] = new
+    return extra
 
 
 def _linear(layer: Linear, state: State, name: str) -> dict:
@@ -191,7 +343,7 @@ def _activation(layer: Activation, state: State, name: str) -> dict:
     return dict(shape=state.shape, weights=0, biases=0, macs=0, flops=_numel(state.shape))
 
 
-RULES: dict[type, Callable[..., dict]] = {Conv: _conv, Pool: _pool, AdaptiveAvgPool: _adaptive, Linear: _linear,
+RULES: dict[type, Callable[..., dict]] = {Conv: _conv, ConvTranspose: _convT, Upsample: _upsample, Pool: _pool, AdaptiveAvgPool: _adaptive, Linear: _linear,
                                           BatchNorm: _batchnorm, Dropout: _dropout, Flatten: _flatten,
                                           Activation: _activation}
 
@@ -246,9 +398,9 @@ def analyze_layer(layer: Layer, state: State, index: int, name: str) -> tuple[La
         **base, out_shape=shape, weights=r["weights"], biases=r["biases"], params=r["weights"] + r["biases"],
         fc_equivalent=r.get("fc_equivalent"), locally_connected=r.get("locally_connected"), macs=r["macs"],
         flops=r["flops"], memory=_numel(shape) * BYTES_PER_VALUE,
-        rf=None if fields is None else (fields[0].rf, fields[1].rf),
-        jump=None if fields is None else (fields[0].jump, fields[1].jump),
-        start=None if fields is None else (fields[0].start, fields[1].start),
+        rf=None if fields is None else (whole_or_exact(fields[0].rf), whole_or_exact(fields[1].rf)),
+        jump=None if fields is None else (whole_or_exact(fields[0].jump), whole_or_exact(fields[1].jump)),
+        start=None if fields is None else (exact(fields[0].start), exact(fields[1].start)),
         status=r.get("status", "ok"), message=r.get("message", ""),
         fix=r.get("fix"), formulas=r.get("formulas", {}), unavailable=r.get("unavailable", ()))
     return report, State(shape, fields)

@@ -1,4 +1,5 @@
-"""``python -m cnncalc analyze "SPEC" --input 3x32x32 [--json]`` (or ``--preset lab``); ``python -m cnncalc export
+"""``python -m cnncalc analyze "SPEC" --input 3x32x32 [--json]`` (or ``--preset lab``, or ``--model resnet18``: any
+torchvision classification model, built without weights on the meta device); ``python -m cnncalc export
 RUN [--out DIR]`` writes one run's hand-in (train/handin.py) into a folder.
 
 Exit codes: 0 done, 1 a training run that did not finish, 2 input that cannot be used (an unreadable or
@@ -12,21 +13,55 @@ import json
 import sys
 
 from .analyze import analyze
-from .parse import SpecError
+from .parse import SpecError, _short, parse_shape
 from .presets import PRESETS, preset
 from .report import CONVENTIONS
 from .tables import to_markdown, to_text
+from .torchtext import looks_like_pytorch, to_spec_with_notes
+
+MAX_MODEL_NAME = 64
+
+
+def _torchvision_model(name: str, shape):
+    """``from_module`` of torchvision's ``name`` (no weights, meta device); SpecError for an unknown name, with
+    the closest names, or a model that cannot take this input."""
+    import difflib
+
+    import torch
+    import torchvision
+
+    from .pytorch.bridge import from_module
+    names = torchvision.models.list_models(module=torchvision.models)
+    if name not in names:
+        close = difflib.get_close_matches(name.lower()[:MAX_MODEL_NAME], names, n=5, cutoff=0.5)
+        raise SpecError(f"unknown model '{_short(name)}'" + (f"; close names: {', '.join(close)}" if close else "")
+                        + f" (one of torchvision's {len(names)} classification models, e.g. resnet18, vgg16)")
+    with torch.device("meta"):
+        model = torchvision.models.get_model(name)
+    try:
+        return from_module(model, shape)
+    except (RuntimeError, ValueError, AssertionError, TypeError) as err:
+        raise SpecError(f"{name} cannot run on a {'x'.join(map(str, shape))} input: {_short(str(err), 200)}") from None
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    if args.preset:
+    if sum(map(bool, (args.spec, args.preset, args.model))) > 1:
+        raise SpecError("give one of SPEC, --preset NAME or --model NAME")
+    if args.model:
+        result = _torchvision_model(args.model, parse_shape(args.input or "3x224x224"))
+    elif args.preset:
         chosen = preset(args.preset)
-        spec, shape = chosen.spec, args.input or chosen.input_shape
+        result = analyze(chosen.spec, args.input or chosen.input_shape)
     elif args.spec:
-        spec, shape = args.spec, args.input or "3x32x32"
+        spec = args.spec
+        if looks_like_pytorch(spec):
+            spec, notes = to_spec_with_notes(spec)
+            for note in notes:
+                if not (args.input and note.startswith("the first layer expects")):  # --input said it already
+                    print(f"note: {note}", file=sys.stderr)
+        result = analyze(spec, args.input or "3x32x32")
     else:
-        raise SpecError("give a SPEC or --preset NAME (" + ", ".join(PRESETS) + ")")
-    result = analyze(spec, shape)
+        raise SpecError("give a SPEC, --preset NAME (" + ", ".join(PRESETS) + ") or --model NAME (torchvision)")
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
@@ -96,8 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cnncalc", description="Every number of a CNN, exactly.")
     sub = parser.add_subparsers(dest="command", required=True)
     a = sub.add_parser("analyze", help="per-layer shapes, weights, MACs, receptive fields")
-    a.add_argument("spec", nargs="?", help='e.g. "conv 32 k=5 p=2; relu; maxpool k=2; fc 10"')
-    a.add_argument("--input", "-i", help="C×H×W, e.g. 3x32x32 (default: the preset's, else 3x32x32)")
+    a.add_argument("spec", nargs="?", help='e.g. "conv 32 k=5 p=2; relu; maxpool k=2; fc 10", or PyTorch text: '
+                                           '"nn.Sequential(nn.Conv2d(3, 32, 5, padding=2), nn.ReLU())"')
+    a.add_argument("--input", "-i", help="C×H×W, e.g. 3x32x32 (default: the preset's, 3x224x224 for --model, "
+                                         "else 3x32x32)")
+    a.add_argument("--model", "-m", help="a torchvision classification model by name, e.g. resnet18 (needs "
+                                         "torchvision; built without weights)")
     a.add_argument("--preset", "-p", help="one of: " + ", ".join(PRESETS))
     a.add_argument("--json", action="store_true", help="print Analysis.to_dict() as JSON")
     a.add_argument("--markdown", action="store_true", help="print a Markdown table")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .layers import Conv, Pair, Pool, sym_pad
+from .layers import Conv, Pair, Pool, SpecError, sym_pad
 from .shapes import conv_size, pool_size, reads_every_row
 
 SPAN = 8  # candidates around the current value (and from the smallest values up) per setting
@@ -68,6 +68,9 @@ def nearest_layer(layer: Conv | Pool, hw: Pair) -> Conv | Pool | None:
     kernel = (found[0][0], found[1][0])
     stride = (found[0][1], found[1][1])
     padding = (found[0][2], found[1][2])
-    if isinstance(layer, Pool):
-        return replace(layer, kernel=kernel, stride=None if stride == kernel else stride, padding=padding)
-    return replace(layer, kernel=kernel, stride=stride, padding=sym_pad(padding))
+    try:  # a setting past the layers' bound (MAX_SIZE) is no fix: the layer refuses it
+        if isinstance(layer, Pool):
+            return replace(layer, kernel=kernel, stride=None if stride == kernel else stride, padding=padding)
+        return replace(layer, kernel=kernel, stride=stride, padding=sym_pad(padding))
+    except SpecError:
+        return None

@@ -2,6 +2,11 @@
 
     conv 32 k=5 s=1 p=2; relu; maxpool k=2 s=2; conv 64 k=5 p=2; relu; maxpool k=2
     flatten; fc 1000; relu; dropout p=0.5; fc 10
+    convT 16 k=4 s=2 p=1 op=0; upsample 2 mode=bilinear; upsample size=64x48; conv 8 k=3 p=1 pm=circular
+
+``convT`` is ``nn.ConvTranspose2d`` (``op`` = output_padding, padding symmetric per axis); ``upsample F`` is
+``nn.Upsample(scale_factor=F)`` and ``upsample size=HxW`` ``nn.Upsample(size=(H, W))``, ``mode=nearest`` (default)
+or ``bilinear``; a conv's ``pm=`` is its ``padding_mode`` (zeros, reflect, replicate, circular).
 
 Sizes are ``N`` or ``HxW``; padding also ``same`` or, asymmetric, ``before:after`` per axis
 (``p=0:1`` or ``p=1:2x0:1``). Only a fixed grammar is read — nothing is evaluated.
@@ -18,19 +23,19 @@ import functools
 import re
 from typing import Callable
 
-from .layers import (ACTIVATIONS, Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten,
-                     Layer, Linear, Pad, Pair, Pool, is_symmetric, layer_names)
+from .layers import (ACTIVATIONS, MAX_SCALE, MAX_SIZE, MIN_SCALE, PADDING_MODES, UPSAMPLE_MODES, Activation,
+                     AdaptiveAvgPool, BatchNorm, Conv, ConvTranspose, Dropout, Flatten, Layer, Linear, Pad, Pair,
+                     Pool, SpecError, Upsample, is_symmetric, layer_names)
 from .server.limits import Limits, load_limits
 
-LAYER_TYPES = (Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten, Linear, Pool)
-
-
-class SpecError(ValueError):
-    """A spec that cannot be read; the message names the layer, the token and a fix."""
+LAYER_TYPES = (Activation, AdaptiveAvgPool, BatchNorm, Conv, ConvTranspose, Dropout, Flatten, Linear, Pool,
+               Upsample)
 
 
 KIND_SYNONYMS = {
     "conv": "conv", "conv2d": "conv", "convolution": "conv",
+    "convt": "convT", "convtranspose": "convT", "convtranspose2d": "convT", "deconv": "convT",
+    "upsample": "upsample", "upsampling": "upsample",
     "maxpool": "maxpool", "maxpool2d": "maxpool", "max": "maxpool", "pool": "maxpool",
     "avgpool": "avgpool", "avgpool2d": "avgpool", "avg": "avgpool", "meanpool": "avgpool",
     "gap": "gap", "globalavgpool": "gap", "global_avg_pool": "gap",
@@ -42,12 +47,13 @@ KIND_SYNONYMS = {
     "leaky_relu": "leakyrelu", "swish": "silu", "none": "identity",
 }
 KEY_SYNONYMS = {"kernel": "k", "kernel_size": "k", "stride": "s", "padding": "p", "pad": "p",
-                "dilation": "d", "groups": "g", "ceil_mode": "ceil", "rate": "p"}
+                "dilation": "d", "groups": "g", "ceil_mode": "ceil", "rate": "p",
+                "output_padding": "op", "padding_mode": "pm"}
 ALLOWED: dict[str, tuple[str, ...]] = {
-    "conv": ("k", "s", "p", "d", "g", "bias"), "maxpool": ("k", "s", "p", "d", "ceil"),
+    "conv": ("k", "s", "p", "d", "g", "bias", "pm"), "convT": ("k", "s", "p", "op", "d", "g", "bias"),
+    "upsample": ("size", "mode"), "maxpool": ("k", "s", "p", "d", "ceil"),
     "avgpool": ("k", "s", "p", "ceil"), "fc": ("bias",), "dropout": ("p",),
     "gap": (), "adaptiveavgpool": (), "flatten": (), "bn": ()}
-MAX_SIZE = 1_000_000
 # The longest token the grammar needs is a padding such as `padding=1000000:1000000x1000000:1000000` (39
 # characters); 100 leaves room for long probabilities, and bounds every match and every error message.
 MAX_TOKEN = 100
@@ -117,14 +123,39 @@ def _bool(token: str, key: str, where: str) -> bool:
     raise SpecError(f"{where}: {key}='{token}' must be 0 or 1, e.g. {key}=0")
 
 
+def _choice(token: str, key: str, allowed: tuple[str, ...], where: str) -> str:
+    if token.lower() not in allowed:
+        raise SpecError(f"{where}: {key}='{_short(token)}' must be one of {', '.join(allowed)}, e.g. {key}={allowed[-1]}")
+    return token.lower()
+
+
+def _upsample(count: str | None, opts: dict[str, str], where: str) -> Upsample:
+    mode = _choice(opts.get("mode", "nearest"), "mode", UPSAMPLE_MODES, where)
+    if "size" in opts:
+        if count is not None:
+            raise SpecError(f"{where}: give a scale factor or size=HxW, not both, e.g. 'upsample 2'")
+        return Upsample(None, _pair(opts["size"], "size", where), mode)
+    token = count or "2"
+    if not _PROBABILITY.fullmatch(token) or not MIN_SCALE <= float(token) <= MAX_SCALE:
+        raise SpecError(f"{where}: upsample scale '{token}' must be a number from {MIN_SCALE:g} to {MAX_SCALE:g}, "
+                        "e.g. 'upsample 2' (or size=HxW)")
+    return Upsample(float(token), None, mode)
+
+
 def _build(kind: str, count: str | None, opts: dict[str, str], where: str) -> Layer:
-    if kind == "conv":
+    if kind in ("conv", "convT"):
         if count is None:
-            raise SpecError(f"{where}: a conv needs its number of filters, e.g. 'conv 32 k=3 p=1'")
-        return Conv(_int(count, "filters", where), kernel=_pair(opts.get("k", "3"), "k", where),
-                    stride=_pair(opts.get("s", "1"), "s", where),
-                    padding=_pad(opts.get("p", "0"), where), dilation=_pair(opts.get("d", "1"), "d", where),
-                    groups=_int(opts.get("g", "1"), "g", where), bias=_bool(opts.get("bias", "1"), "bias", where))
+            raise SpecError(f"{where}: a {kind} needs its number of filters, e.g. '{kind} 32 k=3 p=1'")
+        common = dict(kernel=_pair(opts.get("k", "3"), "k", where), stride=_pair(opts.get("s", "1"), "s", where),
+                      dilation=_pair(opts.get("d", "1"), "d", where), groups=_int(opts.get("g", "1"), "g", where),
+                      bias=_bool(opts.get("bias", "1"), "bias", where))
+        if kind == "convT":
+            return ConvTranspose(_int(count, "filters", where), padding=_pair(opts.get("p", "0"), "p", where, 0),
+                                 output_padding=_pair(opts.get("op", "0"), "op", where, 0), **common)
+        return Conv(_int(count, "filters", where), padding=_pad(opts.get("p", "0"), where),
+                    padding_mode=_choice(opts.get("pm", "zeros"), "pm", PADDING_MODES, where), **common)
+    if kind == "upsample":
+        return _upsample(count, opts, where)
     if kind in ("maxpool", "avgpool"):
         k = _pair(opts.get("k", count or "2"), "k", where)
         p = _pad(opts.get("p", "0"), where)
@@ -169,7 +200,7 @@ def parse_layer(text: str, index: int = 0) -> Layer:
     name = tokens[0].lower()
     kind = KIND_SYNONYMS.get(name, name)
     if kind not in ALLOWED and kind not in ACTIVATIONS:
-        known = "conv, maxpool, avgpool, gap, adaptiveavgpool, flatten, fc, bn, dropout, " + ", ".join(ACTIVATIONS)
+        known = "conv, convT, upsample, maxpool, avgpool, gap, adaptiveavgpool, flatten, fc, bn, dropout, " + ", ".join(ACTIVATIONS)
         raise SpecError(f"{where}: unknown layer '{_short(tokens[0])}'; known layers: {known}")
     count, opts = None, {}
     for tok in tokens[1:]:
@@ -196,13 +227,19 @@ def parse_spec(text: str, max_chars: int | None = None) -> tuple[Layer, ...]:
     """Read a spec into layers; raises :class:`SpecError` on anything it cannot read.
 
     A text longer than ``max_chars`` (default: the classroom's ``spec_chars``, :func:`spec_limit`) is refused
-    before it is split or cached, so an over-long paste costs one ``len`` and never holds cache memory."""
+    before it is split or cached, so an over-long paste costs one ``len`` and never holds cache memory. PyTorch
+    constructor text (``nn.Sequential(nn.Conv2d(3, 32, 5, padding=2), …)``, one ``nn.X(…)`` per line, a
+    ``class Net(nn.Module)``) is read too: :mod:`cnncalc.torchtext` turns it into this grammar without running
+    it (``ast``, literals only)."""
     if not isinstance(text, str):
         raise SpecError(f"a spec is text, not {type(text).__name__}")
     limit = spec_limit() if max_chars is None else max_chars
     if len(text) > limit:
         raise SpecError(f"the spec is {len(text):,} characters long, more than the limit of {limit:,} "
                         f"characters; {Limits.how_to_change('spec_chars')}")
+    from .torchtext import looks_like_pytorch, to_spec  # here: torchtext imports this module
+    if looks_like_pytorch(text):
+        text = to_spec(text)
     return _parse_cached(text)
 
 
@@ -323,7 +360,13 @@ def _opts(**items: str | None) -> str:
 FORMATTERS: dict[type, Callable[[Layer], str]] = {
     Conv: lambda l: f"conv {l.out_channels}" + _opts(
         k=_size(l.kernel), s=_size(l.stride, 1), p=_format_pad(l.padding), d=_size(l.dilation, 1),
-        g=None if l.groups == 1 else str(l.groups), bias=None if l.bias else "0"),
+        g=None if l.groups == 1 else str(l.groups), bias=None if l.bias else "0",
+        pm=None if l.padding_mode == "zeros" else l.padding_mode),
+    ConvTranspose: lambda l: f"convT {l.out_channels}" + _opts(
+        k=_size(l.kernel), s=_size(l.stride, 1), p=_size(l.padding, 0), op=_size(l.output_padding, 0),
+        d=_size(l.dilation, 1), g=None if l.groups == 1 else str(l.groups), bias=None if l.bias else "0"),
+    Upsample: lambda l: "upsample" + (f" {_probability(l.scale)}" if l.size is None else f" size={_size(l.size)}")
+        + _opts(mode=None if l.mode == "nearest" else l.mode),
     Pool: lambda l: f"{l.mode}pool" + _opts(
         k=_size(l.kernel), s=None if l.stride is None else _size(l.stride),
         p=_size(l.padding, 0), d=_size(l.dilation, 1), ceil="1" if l.ceil_mode else None),

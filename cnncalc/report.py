@@ -5,26 +5,32 @@ Records only; presenting them (tables, Markdown, CSV) lives in :mod:`cnncalc.tab
 from __future__ import annotations
 
 import dataclasses
+from fractions import Fraction
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
 from .layers import Layer
+from .receptive import json_number
 
 Status = Literal["ok", "warning", "error"]
 
 CONVENTIONS: Mapping[str, str] = {
     "macs": "MACs = multiply–accumulates with weights: conv out_C·out_H·out_W·(in_C/groups)·k_H·k_W, "
-            "fc in·out. Bias adds, pooling, batch norm and activations do no weight products: 0 MACs.",
+            "fc in·out; transposed conv in_C·in_H·in_W·(out_C/groups)·k_H·k_W (each input value times each "
+            "kernel weight). Bias adds, pooling, upsampling, batch norm and activations do no weight products: 0 MACs.",
     "flops": "FLOPs = 2·MACs (a multiply and an add) + one add per output unit when there is a bias. "
              "Pooling: max k_H·k_W − 1 comparisons, avg k_H·k_W ops (adds and one division) per output; "
-             "batch norm 2 per value (scale, shift); activations 1 per value; dropout 0 (identity at test).",
+             "batch norm 2 per value (scale, shift); activations 1 per value; dropout 0 (identity at test); "
+             "upsampling: nearest 0 (a copy), bilinear 7 per output value (4 multiplies, 3 adds).",
     "memory": "Activation memory: the layer's output for one image, float32 (4 bytes per value).",
     "fc_equivalent": "Weights of one fully-connected layer mapping this layer's whole input volume to its "
                      "whole output volume: in_numel × out_numel (biases not included).",
     "locally_connected": "The same connections without weight sharing (a locally-connected layer): "
                          "out_H·out_W·out_C·(in_C/groups)·k_H·k_W weights, plus one bias per output unit.",
-    "rf": "Receptive field in input pixels of one unit of this layer; jump = input pixels between "
-          "neighbouring units; start = centre of unit 0's field with input pixel centres at 0, 1, 2, …",
+    "rf": "Receptive field in input pixels of one unit of this layer (positions of the padded tensor); jump = "
+          "input pixels between neighbouring units; start = centre of unit 0's field with input pixel centres at "
+          "0, 1, 2, … — exact fractions (a transposed conv or an upsampling divides the jump by its stride). "
+          "JSON gives a whole value as an integer, any other as a float when exact, else as exact text ('1/3').",
     "params": "Learnable parameters (weights + biases; batch norm's γ and β), equal to PyTorch's "
               "sum of p.numel() over model.parameters(). Running statistics are buffers, not parameters.",
 }
@@ -51,9 +57,9 @@ class LayerReport:
     macs: int | None = None
     flops: int | None = None
     memory: int | None = None
-    rf: tuple[int, int] | None = None
-    jump: tuple[int, int] | None = None
-    start: tuple[float, float] | None = None
+    rf: tuple[int | Fraction, int | Fraction] | None = None       # Fraction only after a transposed conv
+    jump: tuple[int | Fraction, int | Fraction] | None = None
+    start: tuple[Fraction, Fraction] | None = None                # exact (receptive.Exact)
     status: Status = "ok"
     message: str = ""
     fix: str | None = None
@@ -68,9 +74,12 @@ class LayerReport:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "layer"}
         out["kind"] = self.layer.kind
         out["formulas"] = dict(self.formulas)
-        for key in ("in_shape", "out_shape", "rf", "jump", "start", "unavailable"):
+        for key in ("in_shape", "out_shape", "unavailable"):
             if out[key] is not None:
                 out[key] = list(out[key])
+        for key in ("rf", "jump", "start"):   # exact values: JSON has no fractions (receptive.json_number)
+            if out[key] is not None:
+                out[key] = [json_number(v) for v in out[key]]
         return out
 
 

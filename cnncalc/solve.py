@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .layers import AdaptiveAvgPool, Conv, Pool
+import math
+
+from .layers import AdaptiveAvgPool, Conv, ConvTranspose, Pool, Upsample
 from .parse import as_layers
 from .shapes import conv_axis, conv_size, pool_axis, pool_size
 
@@ -78,6 +80,13 @@ def _axis_out(layers, n: int, axis: int) -> int:
                           layer.ceil_mode)
         elif isinstance(layer, AdaptiveAvgPool):
             n = layer.output[axis]
+        elif isinstance(layer, ConvTranspose):
+            if layer.output_padding[axis] >= max(layer.stride[axis], layer.dilation[axis]):
+                return 0
+            n = ((n - 1) * layer.stride[axis] - 2 * layer.padding[axis]
+                 + layer.dilation[axis] * (layer.kernel[axis] - 1) + layer.output_padding[axis] + 1)
+        elif isinstance(layer, Upsample):
+            n = layer.size[axis] if layer.size is not None else math.floor(n * layer.scale)
         elif layer.kind in ("flatten", "fc"):
             break
         if n <= 0:

@@ -22,7 +22,7 @@ def pair_text(value, key: str = "", unavailable: tuple[str, ...] = ()) -> str:
         return "unavailable"
     if value is None:
         return "—"
-    a, b = (number_text(v) if isinstance(v, float) else str(v) for v in value)
+    a, b = (number_text(v) for v in value)  # exact: ints, fractions (-0.5, 1/3), floats
     return a if a == b else f"{a}×{b}"
 
 

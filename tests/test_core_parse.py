@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import cnncalc
 from cnncalc import (Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten, Linear, Pool, SpecError,
                      analyze, build_model, format_spec, parse_spec, to_pytorch_code)
-from cnncalc.layers import ACTIVATIONS
+from cnncalc.layers import ACTIVATIONS, ConvTranspose, Upsample
 from cnncalc.parse import (_COUNT, _PROBABILITY, _WHOLE, KEY_SYNONYMS, KIND_SYNONYMS, MAX_SIZE, MAX_TOKEN,
                            _parse_cached, parse_layer, parse_shape, spec_limit, split_spec)
 from cnncalc.server.limits import Limits
@@ -48,8 +48,14 @@ def pools(draw):
                 draw(st.booleans()))
 
 
+upsample_scale = st.one_of(st.integers(1, 8).map(float), st.floats(0.0001, 1000, allow_nan=False),
+                           st.integers(1, 10**6).map(lambda n: n / 1000).filter(lambda f: 0.0001 <= f <= 1000))
 layers = st.one_of(
-    st.builds(Conv, pos, pos_pair, pos_pair, conv_pad, pos_pair, pos, st.booleans()),
+    st.builds(Conv, pos, pos_pair, pos_pair, conv_pad, pos_pair, pos, st.booleans(),
+              st.sampled_from(["zeros", "reflect", "replicate", "circular"])),
+    st.builds(ConvTranspose, pos, pos_pair, pos_pair, nonneg_pair, nonneg_pair, pos_pair, pos, st.booleans()),
+    st.builds(Upsample, upsample_scale, st.none(), st.sampled_from(["nearest", "bilinear"])),
+    st.builds(Upsample, st.none(), pos_pair, st.sampled_from(["nearest", "bilinear"])),
     pools(), st.builds(AdaptiveAvgPool, pos_pair), st.just(Flatten()), st.builds(Linear, pos, st.booleans()),
     st.just(BatchNorm()), st.builds(Dropout, dropout_p), st.sampled_from(ACTIVATIONS).map(Activation))
 
@@ -282,7 +288,10 @@ def test_fuzz_token_soup():
 @settings(max_examples=500, **SETTINGS)
 @given(st.one_of(st.text(max_size=60),
                  st.text(alphabet=st.sampled_from(list("conv fcmaxpool0123456789kspdg=:x;#\n.")),
-                         max_size=60)),
+                         max_size=60),
+                 st.lists(st.sampled_from(["convT ", "upsample ", "op=", "pm=", "size=", "mode=", "bilinear",
+                                           "circular", "reflect", " ", "0", "1", "2", "3", ".", "5", "x", ";",
+                                           "k=", "s=", "p=", "d=", "g="]), max_size=25).map("".join)),
        st.sampled_from([(3, 32, 32), (1, 4, 4), (16,), (2, 64, 7)]))
 def test_fuzz_text(text, shape):
     stats = {"rejected": 0, "parsed": 0, "slow": []}

@@ -104,23 +104,30 @@ def test_from_module_resnet18():
     assert (stem["maxpool"].rf, stem["maxpool"].jump, stem["maxpool"].start) == ((11, 11), (4, 4), (0, 0))
     assert stem["layer1.0.conv1"].rf == (19, 19)
 
-    # the first residual add: layer1.0's `out += identity` happens between bn2 and the second relu call
+    # the first residual add: layer1.0's `out += identity` happens between bn2 and the second relu call.
+    # Both paths have jump 4 and the same centre, so the field is their union (Araujo et al., Distill 2019):
+    # main path conv2 k3 → 19 + 2·4 = 27; identity path = the maxpool's 11; union 27.
     names = [r.name for r in a.layers]
     first_add = names.index("layer1.0.relu", names.index("layer1.0.bn2"))
-    for r in a.layers[:first_add]:
-        assert r.rf is not None and not r.unavailable, r.name
-    spatial_after = [r for r in a.layers[first_add:] if r.out_shape and len(r.out_shape) == 3]
-    assert spatial_after
-    for r in spatial_after:
-        assert r.rf is None and "rf" in r.unavailable, r.name
-    assert "residual" in a.layers[first_add].message
-    assert row(a.layers[first_add])["rf"] == "unavailable"
+    assert a.layers[first_add].rf == (27, 27) and a.layers[first_add].jump == (4, 4)
+    spatial = [r for r in a.layers if r.out_shape and len(r.out_shape) == 3]
+    assert all(r.rf is not None and not r.unavailable for r in spatial)
+    assert a.layers[names.index("layer4.1.relu", names.index("layer4.1.bn2"))].rf == (435, 435)  # gradient: 435
+
+    # the leaf-only reference stops there with an explicit "unavailable", never a guess
+    from cnncalc.pytorch.bridge import from_module_leaves
+    leaves = from_module_leaves(model, (3, 64, 64))
+    after = [r for r in leaves.layers[first_add:] if r.out_shape and len(r.out_shape) == 3]
+    assert after and all(r.rf is None and "rf" in r.unavailable for r in after)
+    assert "residual" in leaves.layers[first_add].message
+    assert row(leaves.layers[first_add])["rf"] == "unavailable"
 
 
 # --- layers without a formula -------------------------------------------------------------------------
 
 def test_from_module_layer_without_formula_is_unavailable_not_zero():
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.PReLU(), nn.Upsample(scale_factor=2),
+    # bicubic: cnncalc has formulas for nearest and bilinear upsampling only (tests/test_transposed.py)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.PReLU(), nn.Upsample(scale_factor=2, mode="bicubic"),
                           nn.Conv2d(8, 4, 3))
     a = from_module(model, (3, 16, 16))
     assert [(r.name, r.out_shape) for r in a.layers] == _leaf_calls(model, (3, 16, 16))

@@ -39,7 +39,9 @@ def init() -> dict:
 
 
 def layer_inputs(f: dict, pool: bool, per_axis: bool, keep: dict | None) -> None:
-    """Number boxes for the input and the layer (per axis, before/after padding when asked) and the toggles."""
+    """Number boxes for the input and the layer (per axis, before/after padding when asked) and the toggles; in
+    transposed mode padding is symmetric (it crops the output) and an output-padding box is added."""
+    transposed = calc.is_transposed(f)
     INPUTS = [("in_h", "Height H", "Rows of the input image or feature map (the lab's y in x × y × z)."),
               ("in_w", "Width W", "Columns of the input (the lab's x in x × y × z)."),
               ("in_c", "Channels C", ("Depth: 3 for an RGB image, else the previous layer's filters (the lab's z). "
@@ -50,23 +52,28 @@ def layer_inputs(f: dict, pool: bool, per_axis: bool, keep: dict | None) -> None
                                "asymmetric)." + (" Pooling allows at most k/2." if pool else "")),
             ("d", "Dilation d", "Spacing between the kernel's taps: d = 1 is a plain kernel, d = 2 skips every "
                                 "other pixel (the window spans d·(k − 1) + 1).")]
+    if transposed:
+        AXES[1:3] = [("s", "Stride s", "Output pixels between the copies of two neighbouring inputs (the input is "
+                                       "dilated by s − 1 zeros)."),
+                     ("p", "Padding p", "Removed from both sides of the output: o = (n − 1)·s − 2p + d·(k − 1) + op + 1.")]
+        AXES.append(("op", "Output pad op", "Extra rows/columns after (bottom/right); below the stride or dilation."))
     row = st.container(horizontal=True)  # fixed-width boxes that wrap onto a second row on a narrow screen
-    cols = [row.container(width=100) for _ in range(7 if pool else 8)]
+    cols = [row.container(width=100) for _ in range(7 if pool else 9 if transposed else 8)]
     for col, (key, label, tip) in zip(cols, INPUTS):
         col.number_input(label, *calc.LIMITS[key], key=K + key, help=tip)
     for col, (key, label, tip) in zip(cols[3:], AXES):
         word = label.split()[0]
         boxes = [(f"{key}_h", f"{word} H"), (f"{key}_w", f"{word} W")] if per_axis else [(f"{key}_h", label)]
-        if key == "p" and f["asym"] and not pool:  # before/after: top/bottom, left/right
+        if key == "p" and f["asym"] and not pool and not transposed:  # before/after: top/bottom, left/right
             boxes = ([("p_h", "Pad top"), ("pa_h", "Pad bottom"), ("p_w", "Pad left"), ("pa_w", "Pad right")]
                       if per_axis else [("p_h", "Pad before"), ("pa_h", "Pad after")])
         for field, text in boxes:
             col.number_input(text, *calc.LIMITS[field.split("_")[0]], key=K + field, help=tip)
-        if key == "p" and not pool:
+        if key == "p" and not pool and not transposed:
             col.button("same", key=K + "same", on_click=apply, args=(keep,), help="Padding that keeps the size at stride "
                        "1: d·(k − 1) in all, split evenly; for an even total PyTorch puts the extra pixel after.")
     if not pool:
-        cols[7].number_input("Filters N", *calc.LIMITS["n"], key=K + "n", help="Number of filters = output channels.")
+        cols[-1].number_input("Filters N", *calc.LIMITS["n"], key=K + "n", help="Number of filters = output channels.")
     toggles = st.container(horizontal=True, gap="medium")
     toggles.toggle("Different values for height and width", key=K + "per_axis",
                    help="Give kernel, stride, padding and dilation separately for H and W (e.g. a 1×7 kernel).")
@@ -74,6 +81,9 @@ def layer_inputs(f: dict, pool: bool, per_axis: bool, keep: dict | None) -> None
         toggles.toggle("ceil_mode (round the output size up)", key=K + "ceil", help="PyTorch's ceil_mode=True: a last, "
                        "partial window is kept, unless it would start in the right padding.")
     else:
-        toggles.toggle("Asymmetric padding (more after than before)", key=K + "asym",
-                       help="Different padding at the bottom/right, as padding='same' needs for an even kernel.")
+        toggles.toggle("Transposed convolution", key=K + "transposed", help="Convolution / transposed convolution "
+                       "(nn.ConvTranspose2d): upsamples, o = (n − 1)·s − 2p + d·(k − 1) + op + 1.")
+        if not transposed:
+            toggles.toggle("Asymmetric padding (more after than before)", key=K + "asym",
+                           help="Different padding at the bottom/right, as padding='same' needs for an even kernel.")
         toggles.toggle("Bias", key=K + "bias", help="One learnable bias per filter (nn.Conv2d's default).")

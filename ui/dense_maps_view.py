@@ -33,8 +33,10 @@ def converted(key: str):
 def _converted(clf):
     net, steps = fcn.convolutionalize(clf.model, clf.input_shape)
     macs = from_module(net, clf.input_shape).macs
-    diff = fcn.max_difference(clf.model, net, clf.input_shape, samples=1 if macs > 1e9 else 4)
-    return net, steps, diff, fcn.geometry(net, clf.input_shape), macs
+    geo = fcn.geometry(net, clf.input_shape)
+    check = fcn.cam_mean_difference if geo.cam else fcn.max_difference  # a CAM: the map's mean is the logits
+    diff = check(clf.model, net, clf.input_shape, samples=1 if macs > 1e9 else 4)
+    return net, steps, diff, geo, macs
 
 
 @st.cache_data(show_spinner="Reading test images…")

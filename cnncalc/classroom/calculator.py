@@ -5,6 +5,8 @@
   :func:`layer_from_fields` builds the layer, :func:`fields_from_layer` turns a layer (a suggested fix, a
   solver's answer) back into values for those fields, and :func:`result_groups` lists what the page shows,
   each number with its formula (symbols, then the values substituted by the core).
+* Transposed mode (``transposed`` on, with Convolution): an ``nn.ConvTranspose2d`` — padding symmetric (it crops
+  the output), ``op`` its output padding — with o = (n − 1)·s − 2p + d·(k − 1) + op + 1 shown substituted.
 """
 from __future__ import annotations
 
@@ -12,20 +14,21 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Mapping
 
-from ..layers import Conv, Pad, Pair, Pool
+from ..layers import Conv, ConvTranspose, Pad, Pair, Pool
 from ..report import LayerReport
 from ..solve import divide_settings, same_padding
 
 # ---- the calculator form ↔ a layer -----------------------------------------------------------------------
 
 MODES = {"Convolution": None, "Max pooling": "max", "Average pooling": "avg"}
-AXIS_KEYS = ("k", "s", "p", "pa", "d")  # kernel, stride, padding (before = top/left), padding after, dilation
+AXIS_KEYS = ("k", "s", "p", "pa", "d", "op")  # kernel, stride, padding before (top/left), after, dilation,
+# and a transposed convolution's output padding
 DEFAULTS: dict = {"mode": "Convolution", "in_h": 32, "in_w": 32, "in_c": 3, "per_axis": False, "asym": False,
                   "k_h": 5, "k_w": 5, "s_h": 1, "s_w": 1, "p_h": 2, "p_w": 2, "pa_h": 2, "pa_w": 2,
-                  "d_h": 1, "d_w": 1, "n": 32, "bias": True, "ceil": False}
+                  "d_h": 1, "d_w": 1, "n": 32, "bias": True, "ceil": False, "transposed": False, "op_h": 0, "op_w": 0}
 
 LIMITS = {"in_h": (1, 2048), "in_w": (1, 2048), "in_c": (1, 100_000), "n": (1, 100_000), "k": (1, 32),
-          "s": (1, 16), "p": (0, 256), "pa": (0, 256), "d": (1, 8)}
+          "s": (1, 16), "p": (0, 256), "pa": (0, 256), "d": (1, 8), "op": (0, 15)}
 """(min, max) of each input: wide enough for any textbook layer (padding up to d·(k − 1)), small enough that
 the core's search for a suggested fix stays well under two seconds."""
 
@@ -48,16 +51,22 @@ def is_pool(f: Mapping) -> bool:
     return MODES[f["mode"]] is not None
 
 
-def layer_from_fields(f: Mapping) -> Conv | Pool:
+def is_transposed(f: Mapping) -> bool:
+    return not is_pool(f) and bool(f.get("transposed"))
+
+
+def layer_from_fields(f: Mapping) -> Conv | ConvTranspose | Pool:
     k, s, p, d = (_hw(f, key) for key in "kspd")
+    if is_transposed(f):
+        return ConvTranspose(f["n"], k, s, p, _hw(f, "op"), d, bias=bool(f["bias"]))
     if is_pool(f):
         return Pool(MODES[f["mode"]], k, s, p, d, ceil_mode=bool(f["ceil"]))
     after = _hw(f, "pa") if f["asym"] else p
     return Conv(f["n"], k, s, ((p[0], after[0]), (p[1], after[1])), d, bias=bool(f["bias"]))
 
 
-def padding_of(layer: Conv | Pool) -> Pad:
-    if isinstance(layer, Pool):
+def padding_of(layer: Conv | ConvTranspose | Pool) -> Pad:
+    if isinstance(layer, (Pool, ConvTranspose)):
         return ((layer.padding[0],) * 2, (layer.padding[1],) * 2)
     if layer.padding == "same":
         sp = [same_padding(k, d) for k, d in zip(layer.kernel, layer.dilation)]
@@ -71,16 +80,20 @@ def fields_from_layer(layer: Conv | Pool) -> dict:
     (t, b), (l, r) = padding_of(layer)
     upd = {"k_h": layer.kernel[0], "k_w": layer.kernel[1], "s_h": stride[0], "s_w": stride[1], "p_h": t,
            "p_w": l, "pa_h": b, "pa_w": r, "d_h": layer.dilation[0], "d_w": layer.dilation[1]}
+    op = layer.output_padding if isinstance(layer, ConvTranspose) else (0, 0)
+    upd.update(op_h=op[0], op_w=op[1])
     upd["asym"] = (t, l) != (b, r)
     upd["per_axis"] = any(upd[f"{key}_h"] != upd[f"{key}_w"] for key in AXIS_KEYS)
-    if isinstance(layer, Conv):
-        upd.update(n=layer.out_channels, bias=layer.bias)
+    if isinstance(layer, (Conv, ConvTranspose)):
+        upd.update(n=layer.out_channels, bias=layer.bias, transposed=isinstance(layer, ConvTranspose))
     return upd
 
 
 def keep_size(f: Mapping) -> tuple[dict | None, list[str]]:
     """Stride 1 and the padding d·(k − 1) (split before/after) that keeps H and W: (updates, explanation
     per axis). Pooling pads both sides equally and at most k/2, so for it some kernels cannot keep the size."""
+    if is_transposed(f):
+        return _keep_size_transposed(f)
     upd: dict = {"s_h": 1, "s_w": 1}
     notes = []
     for axis, k, d in zip("HW", _hw(f, "k"), _hw(f, "d")):
@@ -93,6 +106,36 @@ def keep_size(f: Mapping) -> tuple[dict | None, list[str]]:
     upd["asym"] = upd["p_h"] != upd["pa_h"] or upd["p_w"] != upd["pa_w"]
     upd["per_axis"] = bool(f["per_axis"]) or upd["p_h"] != upd["p_w"] or upd["pa_h"] != upd["pa_w"]
     return upd, notes
+
+
+def _keep_size_transposed(f: Mapping) -> tuple[dict | None, list[str]]:
+    """Stride 1: o = n − 2p + d·(k − 1) + op, so 2p − op = d·(k − 1) (op < max(s, d) = d)."""
+    upd: dict = {"s_h": 1, "s_w": 1}
+    notes = []
+    for axis, k, d in zip("HW", _hw(f, "k"), _hw(f, "d")):
+        total = d * (k - 1)
+        p, op = -(-total // 2), total % 2
+        if op >= d:
+            return None, [f"{axis}: d·(k − 1) = {total} is odd and output padding must stay below the dilation {d}: "
+                          f"use an odd kernel (k = {k + 1})"]
+        upd.update({f"p_{axis.lower()}": p, f"pa_{axis.lower()}": p, f"op_{axis.lower()}": op})
+        notes.append(f"{axis} (k = {k}, d = {d}): 2p − op = d·(k − 1) = {total}, so p = {p}" + (", op = 1" if op else ""))
+    upd["asym"] = False
+    upd["per_axis"] = bool(f["per_axis"]) or upd["p_h"] != upd["p_w"] or upd["op_h"] != upd["op_w"]
+    return upd, notes
+
+
+DOUBLE = ((2, 0, 0), (4, 1, 0), (3, 1, 1))  # (k, p, op) at s = 2: (n − 1)·2 − 2p + (k − 1) + op + 1 = 2n
+
+
+def double_options(f: Mapping) -> list[tuple[str, dict]]:
+    """Transposed settings with stride 2 that double H and W exactly (d = 1), as (label, updates)."""
+    out = []
+    for k, p, op in DOUBLE:
+        label = f"k={k} s=2 p={p}" + (f" op={op}" if op else "") + f" → {2 * f['in_h']}×{2 * f['in_w']}"
+        out.append((label, {"k_h": k, "k_w": k, "s_h": 2, "s_w": 2, "p_h": p, "p_w": p, "pa_h": p, "pa_w": p,
+                            "op_h": op, "op_w": op, "d_h": 1, "d_w": 1, "asym": False}))
+    return out
 
 
 def halve_options(f: Mapping, count: int = 3) -> list[tuple[str, dict]]:
@@ -137,8 +180,11 @@ class Group:
     caption: str = ""
 
 
-def _out_symbols(axis: str, sub: str, layer: Conv | Pool) -> str:
+def _out_symbols(axis: str, sub: str, layer: Conv | ConvTranspose | Pool) -> str:
     i = 0 if axis == "H" else 1
+    if isinstance(layer, ConvTranspose):
+        win = f"(k{sub} − 1)" if layer.dilation[i] == 1 else f"d{sub}·(k{sub} − 1)"
+        return f"(n{sub} − 1)·s{sub} − 2p{sub} + {win} + op{sub} + 1"
     (b, a) = padding_of(layer)[i]
     names = ("t", "b") if axis == "H" else ("l", "r")
     pads = f"2p{sub}" if b == a else f"p_{names[0]} + p_{names[1]}"
@@ -220,7 +266,7 @@ def _no_output(r: LayerReport) -> list[Group]:
 def _size_row(r: LayerReport) -> Row:
     oc, oh, ow = r.out_shape
     size_lines, size_note = _size_lines(r)
-    chans = "N filters" if isinstance(r.layer, Conv) else "C, kept by pooling"
+    chans = "C, kept by pooling" if isinstance(r.layer, Pool) else "N filters"
     return Row("Output size C×H×W", f"{oc}×{oh}×{ow}", size_lines,
                f"Channels ({chans}) × height × width, PyTorch's order" + (f" — {size_note}" if size_note else ""))
 
@@ -264,11 +310,40 @@ def _sharing_group(r: LayerReport) -> Group:
         lc), caption)
 
 
+def _transposed_groups(r: LayerReport) -> list[Group]:
+    """A transposed convolution: size, parameters (as a conv's) and its cost, each input value times each weight."""
+    oc, oh, ow = r.out_shape
+    bias_part = " + N·o_H·o_W" if r.biases else ""
+    flops_values = f"2·{r.macs:,}" + (f" + {oc * oh * ow:,}" if r.biases else "") + f" = {r.flops:,}"
+    s, p, d = r.layer.stride, r.layer.padding, r.layer.dilation
+    caption = (f"A transposed convolution is the stride-1 convolution over the input dilated by s − 1 = {s[0] - 1} "
+               f"zeros between its values and padded by d·(k − 1) − p = {d[0] * (r.layer.kernel[0] - 1) - p[0]} on each "
+               "side (Dumoulin & Visin); its padding p crops the output. Weights are counted as for a convolution.")
+    return [
+        Group("Size and parameters", (
+            _size_row(r),
+            Row("Weights (no biases)", f"{r.weights:,}", ((_t("weights"), f"N·C·k_H·k_W = {r.formula('weights')}"),),
+                "nn.ConvTranspose2d's weight is C×N×k_H×k_W: the same count as a convolution's"),
+            Row("Biases", f"{r.biases:,}",
+                ((_t("biases"), f"N = {r.biases:,}" if r.biases else f"0 {_t('(bias off)')}"),), "One per filter"),
+            Row("Weights + biases", f"{r.params:,}",
+                ((_t("weights + biases"), f"{r.weights:,} + {r.biases:,} = {r.params:,}"),),
+                "What sum(p.numel() for p in model.parameters()) gives")), caption),
+        Group("Cost for one image", (
+            Row("MACs", f"{r.macs:,}", ((_t("MACs"), f"C·H·W·N·k_H·k_W = {r.formula('macs')}"),),
+                "Each input value times each kernel weight (the zeros of the dilated input are not counted)"),
+            Row("FLOPs", f"{r.flops:,}", ((_t("FLOPs"), f"2·{_t('MACs')}{bias_part} = {flops_values}"),),
+                "A multiply and an add per MAC" + (", plus one bias add per output value" if r.biases else ""))), ""),
+    ]
+
+
 def result_groups(r: LayerReport) -> list[Group]:
-    """The numbers of one conv or pool layer, in groups of cards, each number with its formula; with no output,
-    the size and the ratios are 'n/a' and say why."""
+    """The numbers of one conv, transposed conv or pool layer, in groups of cards, each number with its formula;
+    with no output, the size and the ratios are 'n/a' and say why."""
     if r.out_shape is None or len(r.out_shape) != 3:
         return _no_output(r)
+    if isinstance(r.layer, ConvTranspose):
+        return _transposed_groups(r)
     oc, oh, ow = r.out_shape
     size = _size_row(r)
     size_note = _size_lines(r)[1]
@@ -330,6 +405,8 @@ def window_too_big(layer: Conv | Pool, hw: Pair) -> str:
 
 def error_text(r: LayerReport) -> str:
     """The core's reason; for an output ≤ 0, with the sizes that clash spelled out per axis."""
+    if isinstance(r.layer, ConvTranspose):
+        return r.message  # its message already spells out both sizes
     why = window_too_big(r.layer, r.in_shape[1:]) if r.in_shape and len(r.in_shape) == 3 else ""
     if why and r.message.startswith("output size"):
         return f"{r.message.split(':')[0]}: {why}"
@@ -342,5 +419,5 @@ def never_read(r: LayerReport) -> str:
 
 
 __all__ = ["DEFAULTS", "LIMITS", "MODES", "normalize", "layer_from_fields", "fields_from_layer", "padding_of",
-           "keep_size", "halve_options", "result_groups", "Row", "Group", "is_pool", "never_read", "window_too_big",
+           "keep_size", "halve_options", "double_options", "is_transposed", "result_groups", "Row", "Group", "is_pool", "never_read", "window_too_big",
            "error_text", "sheet_lines", "ratio_text"]

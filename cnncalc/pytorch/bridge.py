@@ -14,16 +14,18 @@ import torch
 from torch import nn
 
 from ..analyze import State, analyze, analyze_layer
-from ..layers import (Activation, AdaptiveAvgPool, BatchNorm, Conv, Dropout, Flatten, Layer, Linear, Pool,
-                     is_symmetric)
+from ..layers import (Activation, AdaptiveAvgPool, BatchNorm, Conv, ConvTranspose, Dropout, Flatten, Layer, Linear,
+                     Pool, Upsample, is_symmetric)
 from ..parse import SpecError, as_layers, format_shape, format_spec, parse_shape
 from ..receptive import Field
 from ..report import BYTES_PER_VALUE, Analysis, LayerReport
 
-ACT_MODULES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "gelu": "GELU", "leakyrelu": "LeakyReLU",
+ACT_MODULES = {"relu": "ReLU", "relu6": "ReLU6", "tanh": "Tanh", "sigmoid": "Sigmoid", "gelu": "GELU", "leakyrelu": "LeakyReLU",
                "elu": "ELU", "silu": "SiLU", "softmax": "Softmax", "identity": "Identity"}
 
 Recipe = tuple[str, str, tuple, dict]  # (module name, nn class name, args, kwargs)
+PAD_MODULES = {"zeros": "ZeroPad2d", "reflect": "ReflectionPad2d", "replicate": "ReplicationPad2d",
+               "circular": "CircularPad2d"}  # asymmetric padding in front of the conv, in its padding_mode
 
 
 def _one(p: tuple[int, int]) -> int | tuple[int, int]:
@@ -40,23 +42,12 @@ def recipes(spec, input_shape=(3, 32, 32)) -> list[Recipe]:
     for r in analysis.layers:
         layer, shape = r.layer, r.in_shape
         if isinstance(layer, Conv):
-            kw: dict[str, Any] = {"kernel_size": _one(layer.kernel)}
-            for key, value, default in (("stride", layer.stride, (1, 1)), ("dilation", layer.dilation, (1, 1))):
-                if value != default:
-                    kw[key] = _one(value)
-            if layer.padding == "same":
-                kw["padding"] = "same"
-            elif is_symmetric(layer.padding):
-                if layer.padding != ((0, 0), (0, 0)):
-                    kw["padding"] = _one((layer.padding[0][0], layer.padding[1][0]))
-            else:
-                (t, b), (l, rr) = layer.padding
-                out.append((f"{r.name}_pad", "ZeroPad2d", ((l, rr, t, b),), {}))
-            if layer.groups != 1:
-                kw["groups"] = layer.groups
-            if not layer.bias:
-                kw["bias"] = False
-            out.append((r.name, "Conv2d", (shape[0], layer.out_channels), kw))
+            out += _conv_recipes(r.name, layer, shape)
+        elif isinstance(layer, ConvTranspose):
+            out.append(_convT_recipe(r.name, layer, shape))
+        elif isinstance(layer, Upsample):
+            kw = {"size": _one(layer.size)} if layer.size is not None else {"scale_factor": layer.scale}
+            out.append((r.name, "Upsample", (), dict(kw, mode=layer.mode)))
         elif isinstance(layer, Pool):
             kw = {"kernel_size": _one(layer.kernel)}
             if layer.stride is not None and layer.stride != layer.kernel:
@@ -84,6 +75,45 @@ def recipes(spec, input_shape=(3, 32, 32)) -> list[Recipe]:
         else:
             out.append((r.name, ACT_MODULES[layer.name], (), {"dim": 1} if layer.name == "softmax" else {}))
     return out
+
+
+def _conv_recipes(name: str, layer: Conv, shape) -> list[Recipe]:
+    out: list[Recipe] = []
+    kw: dict[str, Any] = {"kernel_size": _one(layer.kernel)}
+    for key, value, default in (("stride", layer.stride, (1, 1)), ("dilation", layer.dilation, (1, 1))):
+        if value != default:
+            kw[key] = _one(value)
+    if layer.padding == "same":
+        kw["padding"] = "same"
+    elif is_symmetric(layer.padding):
+        if layer.padding != ((0, 0), (0, 0)):
+            kw["padding"] = _one((layer.padding[0][0], layer.padding[1][0]))
+    else:
+        (t, b), (l, rr) = layer.padding
+        out.append((f"{name}_pad", PAD_MODULES[layer.padding_mode], ((l, rr, t, b),), {}))
+    if layer.groups != 1:
+        kw["groups"] = layer.groups
+    if not layer.bias:
+        kw["bias"] = False
+    if layer.padding_mode != "zeros" and "padding" in kw:
+        kw["padding_mode"] = layer.padding_mode
+    out.append((name, "Conv2d", (shape[0], layer.out_channels), kw))
+    return out
+
+
+def _convT_recipe(name: str, layer: ConvTranspose, shape) -> Recipe:
+    kw: dict[str, Any] = {"kernel_size": _one(layer.kernel)}
+    for key, value, default in (("stride", layer.stride, (1, 1)), ("padding", layer.padding, (0, 0)),
+                                ("output_padding", layer.output_padding, (0, 0))):
+        if value != default:
+            kw[key] = _one(value)
+    if layer.groups != 1:
+        kw["groups"] = layer.groups
+    if not layer.bias:
+        kw["bias"] = False
+    if layer.dilation != (1, 1):
+        kw["dilation"] = _one(layer.dilation)
+    return (name, "ConvTranspose2d", (shape[0], layer.out_channels), kw)
 
 
 def build_model(spec, input_shape=(3, 32, 32)) -> nn.Sequential:
@@ -117,7 +147,28 @@ def _pair(v) -> tuple[int, int]:
 
 
 def layer_of(module: nn.Module, in_shape: tuple[int, ...]) -> Layer | None:
-    """The cnncalc layer equivalent to a PyTorch leaf module, or None when there is no formula for it."""
+    """The cnncalc layer equivalent to a PyTorch leaf module, or None when there is no formula for it (or its
+    settings are outside what cnncalc's layers hold, e.g. a kernel past 1,000,000)."""
+    try:
+        return _layer_of(module, in_shape)
+    except SpecError:
+        return None
+
+
+def _upsample_of(module: nn.Upsample) -> Upsample | None:
+    if module.mode not in ("nearest", "bilinear") or module.align_corners:
+        return None
+    if module.size is not None:
+        return Upsample(None, _pair(module.size), module.mode)
+    scale = module.scale_factor
+    if isinstance(scale, (tuple, list)):
+        if len(set(scale)) != 1:
+            return None
+        scale = scale[0]
+    return Upsample(float(scale), None, module.mode)
+
+
+def _layer_of(module: nn.Module, in_shape: tuple[int, ...]) -> Layer | None:
     if isinstance(module, nn.Conv2d):
         if isinstance(module.padding, str):
             pad = "same" if module.padding == "same" else ((0, 0), (0, 0))
@@ -125,7 +176,15 @@ def layer_of(module: nn.Module, in_shape: tuple[int, ...]) -> Layer | None:
             ph, pw = _pair(module.padding)
             pad = ((ph, ph), (pw, pw))
         return Conv(module.out_channels, _pair(module.kernel_size), _pair(module.stride), pad,
-                    _pair(module.dilation), module.groups, module.bias is not None)
+                    _pair(module.dilation), module.groups, module.bias is not None, module.padding_mode)
+    if isinstance(module, nn.ConvTranspose2d):
+        if module.padding_mode != "zeros":
+            return None
+        return ConvTranspose(module.out_channels, _pair(module.kernel_size), _pair(module.stride),
+                             _pair(module.padding), _pair(module.output_padding), _pair(module.dilation),
+                             module.groups, module.bias is not None)
+    if isinstance(module, nn.Upsample):
+        return _upsample_of(module)
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
         if isinstance(module, nn.AvgPool2d) and (not module.count_include_pad or module.divisor_override):
             return None
@@ -208,7 +267,17 @@ def from_module(model: nn.Module, input_shape=(3, 224, 224)) -> Analysis:
 
     Receptive fields follow each tensor from leaf layer to leaf layer; a feature map made outside the
     leaves (a residual add, a concatenation) gets an explicit "unavailable", never a guess.
+
+    Delegates to :func:`cnncalc.pytorch.graph.from_module`, which also follows the functional operations between
+    leaves (residual adds, concatenations, SE products: the fields merge when the paths align; attention's
+    projections and matmuls counted). The leaf-only version below stays as its reference for plain chains.
     """
+    from .graph import from_module as graph_from_module  # lazy: graph imports this module
+    return graph_from_module(model, input_shape)
+
+
+def from_module_leaves(model: nn.Module, input_shape=(3, 224, 224)) -> Analysis:
+    """The leaf-to-leaf analysis (see :func:`from_module`): a map made outside the leaves is "unavailable"."""
     shape = parse_shape(input_shape)
     x_fields: dict[int, tuple[int, tuple[Field, Field] | None]] = {}  # id → (version, fields)
     keep: list[Any] = []  # hold traced tensors so their ids stay unique

@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -28,9 +29,33 @@ class ConversionError(ValueError):
     """The model holds a layer that has no convolutional equivalent here; the message names it."""
 
 
+def _torchvision_resnet():
+    """torchvision's (ResNet, BasicBlock, Bottleneck), or None without torchvision (imported only when asked)."""
+    try:
+        from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+    except ImportError:
+        return None
+    return ResNet, BasicBlock, Bottleneck
+
+
+def _is_resnet(model: nn.Module) -> bool:
+    """torchvision's ResNet with its own forward: conv1 → bn1 → relu → maxpool → layer1…4 → avgpool → flatten →
+    fc. A subclass with another forward() is not read as a chain."""
+    tv = None if isinstance(model, nn.Sequential) else _torchvision_resnet()
+    return tv is not None and isinstance(model, tv[0]) and type(model).forward is tv[0].forward \
+        and type(model)._forward_impl is tv[0]._forward_impl
+
+
+def _is_block(m: nn.Module) -> bool:
+    """A torchvision residual block (BasicBlock, Bottleneck): convolutions and a skip, any input size."""
+    tv = _torchvision_resnet() if type(m).__name__ in ("BasicBlock", "Bottleneck") else None
+    return tv is not None and isinstance(m, tv[1:])
+
+
 def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The model as an ordered chain of layers: an nn.Sequential, or torchvision's VGG/AlexNet layout
-    (features → avgpool → flatten → classifier)."""
+    """The model as an ordered chain of layers: an nn.Sequential, torchvision's VGG/AlexNet layout
+    (features → avgpool → flatten → classifier), or torchvision's ResNet rebuilt as the chain its forward()
+    runs (stem, the residual blocks of layer1…layer4 kept whole, avgpool, flatten, fc)."""
     if all(hasattr(model, a) for a in ("features", "avgpool", "classifier")):
         parts = [(f"features.{n}", m) for n, m in model.features.named_children()]
         parts += [("avgpool", model.avgpool), ("flatten", nn.Flatten())]
@@ -41,13 +66,20 @@ def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
             out += [(f"{name}.{n}", m) for n, m in _leaves(module)] if isinstance(module, nn.Sequential) \
                 else [(name, module)]
         return out
-    raise ConversionError(f"{type(model).__name__} is not a chain of layers (an nn.Sequential or a "
-                          "torchvision VGG/AlexNet); its forward() may do more than stack layers")
+    if _is_resnet(model):
+        parts = [(n, getattr(model, n)) for n in ("conv1", "bn1", "relu", "maxpool")]
+        parts += [(f"{layer}.{n}", b) for layer in ("layer1", "layer2", "layer3", "layer4")
+                  for n, b in getattr(model, layer).named_children()]
+        return parts + [("avgpool", model.avgpool), ("flatten", nn.Flatten()), ("fc", model.fc)]
+    raise ConversionError(f"{type(model).__name__} is not a chain of layers (an nn.Sequential, a torchvision "
+                          "VGG/AlexNet or ResNet); its forward() may do more than stack layers")
 
 
 ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.Identity, nn.Dropout,
                nn.Dropout2d, nn.Softmax)
 SPATIAL = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.BatchNorm2d, nn.ZeroPad2d, nn.LocalResponseNorm)
+# layers that commute with a mean over the cells (affine at each cell, in eval mode): a CAM head may hold them
+AFFINE = (nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout, nn.Dropout2d, nn.Identity, nn.Flatten)
 
 
 @dataclass(frozen=True)
@@ -60,94 +92,211 @@ class Converted:
     weight_after: tuple[int, ...] | None
 
 
+class ClassActivationMap(nn.Sequential):
+    """A converted global-average-pooling head (Zhou, Khosla, Lapedriza, Oliva & Torralba, "Learning Deep
+    Features for Discriminative Localization", CVPR 2016): the pooling dropped, the fc layers after it as 1×1
+    convolutions. ``forward`` gives (N, classes, h, w) with h×w the last convolution's map; a cell is the fc
+    applied to one position of that map, not a window's logits. **The mean over the cells is the original
+    network's logits** (:meth:`logits`, :func:`cam_mean_difference`): the mean the pooling took first is
+    taken last, which is exact because every layer in between is affine at each cell."""
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x).mean((2, 3))
+
+
+class _Conversion:
+    """The state of one conversion pass: the tensor at the training size, the new layers, the steps."""
+
+    def __init__(self, input_shape):
+        self.x = torch.zeros(1, *input_shape)
+        self.layers: list[tuple[str, nn.Module]] = []
+        self.steps: list[Converted] = []
+        self.fmap: tuple[int, int, int] | None = None  # the feature map the first fc reads
+        self.gap: str | None = None                    # the global average pooling moved to the end (a CAM)
+        self.after_gap: list[str] = []                 # the layers after it, converted to work per cell
+        self.rest: list[str] = []                      # the layers after the one being converted
+
+    def keep(self, name: str, module: nn.Module) -> None:
+        self.layers.append((name.replace(".", "_"), module))
+        self.x = module(self.x)
+
+
 def convolutionalize(model: nn.Module, input_shape: tuple[int, int, int]) -> tuple[nn.Sequential, list[Converted]]:
     """The same network with every fully-connected layer replaced by its equivalent convolution (weights
-    reshaped, not retrained). ``input_shape`` is the training size (C, H, W)."""
+    reshaped, not retrained). ``input_shape`` is the training size (C, H, W).
+
+    Two kinds of head convert. **Flatten + fc** (VGG, the lab net): the first fc becomes a convolution the size
+    of the map it reads; each cell of the output is one training-size window's logits (:func:`max_difference`).
+    **Global average pooling + fc** (ResNet; ``gap`` / ``adaptiveavgpool 1`` in a spec): the pooling is
+    dropped and the fc layers after it become 1×1 convolutions — a :class:`ClassActivationMap`, whose mean
+    over the cells equals the logits (:func:`cam_mean_difference`). Only layers affine at each cell (Linear,
+    BatchNorm, Dropout in eval mode) may follow the pooling: a non-linearity there (gap → fc → relu → fc) does
+    not commute with the mean and is refused with :class:`ConversionError`, as is an adaptive pool to a size
+    that is neither the map's own (the identity) nor 1×1."""
     was_training = model.training
     model.eval()
-    x = torch.zeros(1, *input_shape)
-    layers: list[tuple[str, nn.Module]] = []
-    steps: list[Converted] = []
-    fmap: tuple[int, int, int] | None = None  # the feature map the first fc reads
-    with torch.no_grad():
-        for name, m in _leaves(model):
-            safe = name.replace(".", "_")
-            if isinstance(m, nn.Flatten):
-                if x.dim() == 4:
-                    fmap = tuple(x.shape[1:])
-                x = m(x)
-                continue
-            if isinstance(m, nn.AdaptiveAvgPool2d):
-                y = m(x)
-                if y.shape != x.shape:
-                    raise ConversionError(f"{name}: AdaptiveAvgPool2d changes {tuple(x.shape[2:])} to "
-                                          f"{tuple(y.shape[2:])} at the training size; it would pool a larger "
-                                          "image down to the same size and hide the dense map")
-                layers.append((safe, nn.Identity()))
-                steps.append(Converted(name, "AdaptiveAvgPool2d (identity at the training size)", "removed",
-                                       None, None))
-                continue
-            if isinstance(m, nn.Linear):
-                if x.dim() == 4:  # an fc reading a map directly: it flattens first (the lab's fc4)
-                    fmap, x = tuple(x.shape[1:]), x.flatten(1)
-                if fmap is not None:
-                    c, h, w = fmap
-                    conv = nn.Conv2d(c, m.out_features, (h, w), bias=m.bias is not None)
-                    conv.weight.copy_(m.weight.view(m.out_features, c, h, w))
-                    fmap = None
-                else:
-                    conv = nn.Conv2d(m.in_features, m.out_features, 1, bias=m.bias is not None)
-                    conv.weight.copy_(m.weight.view(m.out_features, m.in_features, 1, 1))
-                if m.bias is not None:
-                    conv.bias.copy_(m.bias)
-                steps.append(Converted(name, f"Linear({m.in_features} → {m.out_features})",
-                                       f"Conv2d({conv.in_channels} → {conv.out_channels}, kernel "
-                                       f"{conv.kernel_size[0]}×{conv.kernel_size[1]})",
-                                       tuple(m.weight.shape), tuple(conv.weight.shape)))
-                layers.append((safe, conv))
-                x = m(x)
-                continue
-            if isinstance(m, nn.BatchNorm1d):
-                bn = nn.BatchNorm2d(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
-                bn.load_state_dict(m.state_dict())
-                layers.append((safe, bn.eval()))
-                steps.append(Converted(name, "BatchNorm1d", "BatchNorm2d (same statistics)", None, None))
-                x = m(x)
-                continue
-            if isinstance(m, ELEMENTWISE) or (isinstance(m, SPATIAL) and x.dim() == 4):
-                layers.append((safe, m))
-                x = m(x)
-                continue
-            raise ConversionError(f"{name}: {type(m).__name__} has no convolutional equivalent here")
-    model.train(was_training)
-    if not steps:
+    c = _Conversion(input_shape)
+    try:
+        with torch.no_grad():
+            chain = _leaves(model)
+            for k, (name, m) in enumerate(chain):
+                c.rest = [n for n, later in chain[k + 1:] if not isinstance(later, nn.Flatten)]
+                _convert(c, name, m)
+    finally:
+        model.train(was_training)
+    if not c.steps:
         raise ConversionError("the model has no fully-connected layer to convert")
-    return nn.Sequential(OrderedDict(layers)).eval(), steps
+    return (ClassActivationMap if c.gap else nn.Sequential)(OrderedDict(c.layers)).eval(), c.steps
+
+
+def _convert(c: _Conversion, name: str, m: nn.Module) -> None:
+    """One layer of the chain: kept, converted, dropped, or refused."""
+    if isinstance(m, nn.Flatten):
+        if c.x.dim() == 4 and not c.gap:
+            c.fmap = tuple(c.x.shape[1:])
+        c.x = m(c.x)
+    elif isinstance(m, nn.AdaptiveAvgPool2d):
+        _adaptive_pool(c, name, m)
+    elif c.gap and not isinstance(m, AFFINE):
+        raise ConversionError(_not_commuting(c, name, m))
+    elif isinstance(m, nn.Linear):
+        _linear(c, name, m)
+    elif isinstance(m, nn.BatchNorm1d):
+        bn = nn.BatchNorm2d(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
+        bn.load_state_dict(m.state_dict())
+        c.steps.append(Converted(name, "BatchNorm1d", "BatchNorm2d (same statistics)", None, None))
+        c.layers.append((name.replace(".", "_"), bn.eval()))
+        c.x = m(c.x)
+        c.after_gap += [name] if c.gap else []
+    elif isinstance(m, ELEMENTWISE) or (isinstance(m, SPATIAL) or _is_block(m)) and c.x.dim() == 4:
+        c.keep(name, m)
+    else:
+        raise ConversionError(f"{name}: {type(m).__name__} has no convolutional equivalent here")
+
+
+def _adaptive_pool(c: _Conversion, name: str, m: nn.AdaptiveAvgPool2d) -> None:
+    """The identity at the training size (VGG's 7×7 at 224×224): removed. To 1×1 from a larger map: global
+    average pooling, moved to the end (a CAM). Anything else: refused."""
+    y = m(c.x)
+    (h, w), (oh, ow) = tuple(c.x.shape[2:]), tuple(y.shape[2:])
+    if y.shape == c.x.shape:
+        c.layers.append((name.replace(".", "_"), nn.Identity()))
+        c.steps.append(Converted(name, "AdaptiveAvgPool2d (identity at the training size)", "removed", None, None))
+    elif (oh, ow) == (1, 1) and not c.gap:
+        c.gap = name
+        c.steps.append(Converted(name, f"AdaptiveAvgPool2d(1): the mean over the {h}×{w} map",
+                                 "removed: the mean is taken over the output map's cells instead (class "
+                                 "activation map: mean of the map = the logits)", None, None))
+    else:
+        raise ConversionError(
+            f"{name}: AdaptiveAvgPool2d changes {h}×{w} to {oh}×{ow} at the training size: neither the "
+            "identity (a flatten + fc head, one window per cell) nor a global mean to 1×1 (a class activation "
+            f"map); it would pool a larger image down to the same {oh}×{ow} and hide the dense map")
+    c.x = y
+
+
+def _linear(c: _Conversion, name: str, m: nn.Linear) -> None:
+    """An fc → the convolution with the same weights: the size of the map it reads (the first fc of a
+    flatten head), else 1×1 (later fcs, and every fc after a global average pooling)."""
+    if c.x.dim() == 4:  # an fc reading a map directly: it flattens first (the lab's fc4; gap → fc)
+        c.fmap = None if c.gap else tuple(c.x.shape[1:])
+        c.x = c.x.flatten(1)
+    if c.fmap is not None:
+        ch, h, w = c.fmap
+        conv = nn.Conv2d(ch, m.out_features, (h, w), bias=m.bias is not None)
+        conv.weight.copy_(m.weight.view(m.out_features, ch, h, w))
+        c.fmap = None
+    else:
+        conv = nn.Conv2d(m.in_features, m.out_features, 1, bias=m.bias is not None)
+        conv.weight.copy_(m.weight.view(m.out_features, m.in_features, 1, 1))
+    if m.bias is not None:
+        conv.bias.copy_(m.bias)
+    c.steps.append(Converted(name, f"Linear({m.in_features} → {m.out_features})",
+                             f"Conv2d({conv.in_channels} → {conv.out_channels}, kernel "
+                             f"{conv.kernel_size[0]}×{conv.kernel_size[1]})"
+                             + (", applied at every cell before the mean" if c.gap else ""),
+                             tuple(m.weight.shape), tuple(conv.weight.shape)))
+    c.layers.append((name.replace(".", "_"), conv))
+    c.after_gap += [name] if c.gap else []
+    c.x = m(c.x)
+
+
+def _not_commuting(c: _Conversion, name: str, m: nn.Module) -> str:
+    """Why a layer after the global average pooling stops the conversion: which layers did convert, and
+    which mean would be needed where."""
+    kind = type(m).__name__
+    done = (f"{', '.join(c.after_gap)} convert{'s' if len(c.after_gap) == 1 else ''} (1×1 convolutions at "
+            f"every cell, the mean taken after them), but {name} needs the mean before it") if c.after_gap \
+        else f"{name} comes right after it and needs the mean before it"
+    if c.rest:
+        done += f", so {', '.join(c.rest)} read{'s' if len(c.rest) == 1 else ''} {kind} of the mean and cannot " \
+                "be moved before it"
+    return (f"{name}: {kind} after the global average pooling {c.gap} does not commute with the mean: "
+            f"{kind}(mean of the cells) ≠ mean of {kind}(each cell), so no map has the logits as its mean. "
+            f"A class activation map takes the mean of {c.gap} at the end instead, which is exact only through "
+            "layers affine at each cell (Linear, BatchNorm, Dropout in eval mode: mean(W·x + b) = "
+            f"W·mean(x) + b). Here {done}. A head like gap → fc → relu → fc has no exact class activation map; "
+            "one fc after the pooling (ResNet style) has.")
+
+
+def _check(model: nn.Module, fcn: nn.Module, input_shape, samples: int, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(samples, *input_shape, generator=g)
+    model.eval()
+    fcn.eval()
+    with torch.no_grad():
+        return model(x), fcn(x)
 
 
 def max_difference(model: nn.Module, fcn: nn.Module, input_shape, samples: int = 4, seed: int = 0) -> float:
     """max |model(x) − fcn(x)| over random inputs of the training size (≈1e-6 in float32: the same sums in
-    another order)."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(samples, *input_shape, generator=g)
-    model.eval()
-    with torch.no_grad():
-        return (model(x) - fcn(x).flatten(1)).abs().max().item()
+    another order). Not for a :class:`ClassActivationMap`, whose cells are not windows: see
+    :func:`cam_mean_difference`."""
+    if isinstance(fcn, ClassActivationMap):
+        raise ConversionError("a class activation map's cells are not windows' logits: compare the mean of its "
+                              "map with the logits (cam_mean_difference)")
+    logits, out = _check(model, fcn, input_shape, samples, seed)
+    return (logits - out.flatten(1)).abs().max().item()
+
+
+def cam_mean_difference(model: nn.Module, fcn: nn.Module, input_shape, samples: int = 4, seed: int = 0) -> float:
+    """max |mean over the cells of fcn(x) − model(x)| over random inputs of the training size: a class
+    activation map's check (≈1e-6 in float32). At the training size the map has the last convolution's
+    h×w cells; their mean is what the global average pooling computed, carried through the 1×1 convolutions."""
+    logits, out = _check(model, fcn, input_shape, samples, seed)
+    return (logits - out.mean((2, 3))).abs().max().item()
 
 
 @dataclass(frozen=True)
 class Geometry:
-    """Where the cells of a score map sit in the image (pixels of the image given, pixel centres 0, 1, …)."""
-    window: tuple[int, int]   # the training-size window one cell scores (H, W)
+    """Where the cells of a score map sit in the image (pixels of the image given, pixel centres 0, 1, …).
+
+    For a class activation map (``cam``) a cell scores no window: ``window`` is None, a cell's field is the
+    last convolution's field (``rf``, centred ``start + i·stride``), and the map's size is that convolution's
+    map size (``sizing``: per axis the (extent, stride, padding before, after, ceil) of each layer)."""
+    window: tuple[int, int] | None  # the training-size window one cell scores (H, W); None for a CAM
     stride: int               # pixels between neighbouring cells = the head's jump
     rf: int                   # receptive field of a cell (padding included: can exceed the window)
     start: float              # centre of cell (0, 0)'s field
     scale: float = 1.0        # the image was resized by this factor before the pass
+    cam: bool = False         # a class activation map: the mean of the map is the logits
+    sizing: tuple = ()        # for a CAM: ((axis-0 layers), (axis-1 layers)), see above
 
     def window_box(self, i: int, j: int) -> tuple[float, float, float, float]:
         """(top, left, bottom, right) in original-image pixels of the crop cell (i, j) corresponds to."""
+        if self.window is None:
+            raise ValueError("a class activation map's cell scores no window: its field is field_box(i, j)")
         s, (h, w) = self.stride / self.scale, self.window
         return i * s, j * s, i * s + (h - 1) / self.scale, j * s + (w - 1) / self.scale
+
+    def cell_box(self, i: int, j: int) -> tuple[float, float, float, float]:
+        """The part of the image cell (i, j) stands for: its window, or for a CAM the stride×stride square
+        centred on its field's centre (neighbouring cells tile the image)."""
+        if self.window is not None:
+            return self.window_box(i, j)
+        half = (self.stride - 1) / 2
+        ci, cj = self.start + i * self.stride, self.start + j * self.stride
+        return tuple(v / self.scale for v in (ci - half, cj - half, ci + half, cj + half))  # type: ignore
 
     def field_box(self, i: int, j: int) -> tuple[float, float, float, float]:
         half = (self.rf - 1) / 2
@@ -155,19 +304,110 @@ class Geometry:
         return tuple(v / self.scale for v in (ci - half, cj - half, ci + half, cj + half))  # type: ignore
 
     def cells(self, size: int, axis: int = 0) -> int:
-        """Map size along an axis: ⌊(size − window)/stride⌋ + 1 (PyTorch floors)."""
-        return (size - self.window[axis]) // self.stride + 1
+        """Map size along an axis: ⌊(size − window)/stride⌋ + 1 (PyTorch floors); for a CAM the last
+        convolution's map size."""
+        return self._sizes(size, axis)[-1] if self.cam else (size - self.window[axis]) // self.stride + 1
+
+    def _sizes(self, size: int, axis: int) -> list[int]:
+        sizes = [size]
+        for extent, s, before, after, ceil in self.sizing[axis]:
+            span = sizes[-1] + before + after - extent
+            n = (-(-span // s) if ceil else span // s) + 1
+            sizes.append(n - 1 if ceil and (n - 1) * s >= sizes[-1] + before else n)
+        return sizes
 
     def formula(self, size: int, axis: int = 0) -> str:
+        if self.cam:
+            every = self._sizes(size, axis)
+            sizes = [n for k, n in enumerate(every) if k == 0 or n != every[k - 1]]
+            return " → ".join(map(str, sizes)) + " (the last convolution's map; no window)"
         return f"⌊({size} − {self.window[axis]})/{self.stride}⌋ + 1 = {self.cells(size, axis)}"
 
 
 def geometry(fcn: nn.Module, input_shape) -> Geometry:
-    """Stride, field and start of the converted net's output cells, from the same arithmetic as analyze()."""
+    """Stride, field and start of the converted net's output cells, from the same arithmetic as analyze();
+    walked layer by layer (:func:`_fields`) for a class activation map or a net with residual blocks, whose
+    field :func:`~cnncalc.pytorch.bridge.from_module` leaves unavailable after the residual add."""
+    window = (input_shape[1], input_shape[2])
+    if isinstance(fcn, ClassActivationMap) or any(_is_block(m) for m in fcn.modules()):
+        sizing: tuple[list, list] = ([], [])
+        field = _fields(fcn, (_Field(), _Field()), sizing)[0]
+        cam = isinstance(fcn, ClassActivationMap)
+        return Geometry(None if cam else window, field.jump, field.rf, field.start, cam=cam,
+                        sizing=tuple(map(tuple, sizing)) if cam else ())
     from .bridge import from_module
     reports = [r for r in from_module(fcn, input_shape).layers if r.rf is not None]
     last = reports[-1]
-    return Geometry((input_shape[1], input_shape[2]), last.jump[0], last.rf[0], last.start[0])
+    return Geometry(window, last.jump[0], last.rf[0], last.start[0])
+
+
+class _Field(NamedTuple):
+    """One axis of a cell's field (cnncalc.receptive's convention: rf, jump, centre of unit 0's field)."""
+    rf: int = 1
+    jump: int = 1
+    start: float = 0.0
+
+    def step(self, k: int, s: int, before: int, d: int) -> _Field:
+        return _Field(self.rf + d * (k - 1) * self.jump, self.jump * s,
+                      self.start + (d * (k - 1) / 2 - before) * self.jump)
+
+
+def _fields(module: nn.Module, fields: tuple, sizing: tuple | None) -> tuple:
+    """(row field, column field) after ``module`` given those before it; appends each window layer's
+    (extent, stride, before, after, ceil) to ``sizing`` (None: the skip path, which sizes nothing). A
+    residual block's field is the hull of its main path's and its skip's (the same jump)."""
+    if isinstance(module, nn.Sequential):
+        for m in module:
+            fields = _fields(m, fields, sizing)
+        return fields
+    if _is_block(module):
+        main = [module.conv1, module.bn1, module.relu, module.conv2, module.bn2]
+        main += [module.relu, module.conv3, module.bn3] if hasattr(module, "conv3") else []
+        skip = _fields(module.downsample or nn.Sequential(), fields, None)
+        return tuple(_hull(a, b) for a, b in zip(_fields(nn.Sequential(*main), fields, sizing), skip))
+    windows = _windows(module)
+    if windows is None:
+        return fields
+    out = []
+    for axis, (k, s, before, after, d, ceil) in enumerate(windows):
+        out.append(fields[axis].step(k, s, before, d))
+        if sizing is not None:
+            sizing[axis].append((d * (k - 1) + 1, s, before, after, ceil))
+    return tuple(out)
+
+
+def _windows(m: nn.Module):
+    """Per axis (kernel, stride, padding before, after, dilation, ceil) of a window layer; None for a layer
+    that acts at each position; ConversionError for one without field arithmetic here."""
+    def pair(v):
+        return (v, v) if isinstance(v, int) else tuple(v)
+
+    if isinstance(m, nn.Conv2d):
+        k, s, d = pair(m.kernel_size), pair(m.stride), pair(m.dilation)
+        if isinstance(m.padding, str):
+            total = [0, 0] if m.padding == "valid" else [d[a] * (k[a] - 1) for a in (0, 1)]
+            return [(k[a], s[a], total[a] // 2, total[a] - total[a] // 2, d[a], False) for a in (0, 1)]
+        p = pair(m.padding)
+        return [(k[a], s[a], p[a], p[a], d[a], False) for a in (0, 1)]
+    if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+        k, p = pair(m.kernel_size), pair(m.padding)
+        s, d = pair(m.stride or m.kernel_size), pair(getattr(m, "dilation", 1))
+        return [(k[a], s[a], p[a], p[a], d[a], m.ceil_mode) for a in (0, 1)]
+    if isinstance(m, nn.ZeroPad2d):
+        left, right, top, bottom = m.padding
+        return [(1, 1, top, bottom, 1, False), (1, 1, left, right, 1, False)]
+    if isinstance(m, ELEMENTWISE + (nn.BatchNorm2d, nn.LocalResponseNorm, nn.Flatten)):
+        return None
+    raise ConversionError(f"{type(m).__name__}: no receptive-field arithmetic for it here")
+
+
+def _hull(a: _Field, b: _Field) -> _Field:
+    """The smallest field holding both (a residual add sums the two paths' cells at the same jump)."""
+    if a.jump != b.jump:
+        raise ConversionError(f"a residual block adds paths of jumps {a.jump} and {b.jump}")
+    lo = min(f.start - (f.rf - 1) / 2 for f in (a, b))
+    hi = max(f.start + (f.rf - 1) / 2 for f in (a, b))
+    return _Field(int(hi - lo) + 1, a.jump, (lo + hi) / 2)
 
 
 @dataclass(frozen=True)
@@ -230,8 +470,7 @@ def score_maps(fcn: nn.Module, image: torch.Tensor, input_shape, scales=(1.0,),
         t0 = time.perf_counter()
         with torch.no_grad():
             scores = fcn(x)[0]
-        out.append(ScoreMap(scores, Geometry(geo.window, geo.stride, geo.rf, geo.start, scale),
-                            time.perf_counter() - t0))
+        out.append(ScoreMap(scores, replace(geo, scale=scale), time.perf_counter() - t0))
     return out
 
 
@@ -315,6 +554,7 @@ def tile_table(tiles, dense_probs, crop_probs, classes, truth, truth_names) -> l
     return rows
 
 
-__all__ = ["ConversionError", "convolutionalize", "max_difference", "Geometry", "geometry", "ScoreMap",
+__all__ = ["ConversionError", "convolutionalize", "ClassActivationMap", "max_difference", "cam_mean_difference",
+           "Geometry", "geometry", "ScoreMap",
            "score_maps", "sliding_window", "pass_bytes", "dense_bytes", "check_dense", "crops_per_batch", "TooLarge",
            "top_k", "agreement", "softmax", "tile_table"]

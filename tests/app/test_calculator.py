@@ -23,7 +23,7 @@ def set_inputs(app, **values):
         app.radio(key="calc_mode").set_value(values.pop("mode")).run()
     for key, value in values.items():
         widget = {"ceil": app.toggle, "mode": app.radio, "per_axis": app.toggle, "asym": app.toggle,
-                  "bias": app.toggle}.get(key, app.number_input)(key=f"calc_{key}")
+                  "bias": app.toggle, "transposed": app.toggle}.get(key, app.number_input)(key=f"calc_{key}")
         widget.set_value(value)
     app.run()
     assert not app.exception, app.exception
@@ -209,3 +209,30 @@ def test_figure_note_names_the_padding_when_the_input_is_small(at):
     set_inputs(at, in_h=1, in_w=1, k_h=3, p_h=20)
     note = next(i.value for i in at.info if "figure" in i.value)
     assert "1×1 input is 41×41 once padded. Try less padding" in note
+
+
+def test_transposed_mode_matches_pytorch_and_shows_the_formula(at):
+    """convT 16 k=4 s=2 p=1 on 3×7×7: o = (7 − 1)·2 − 2·1 + (4 − 1) + 0 + 1 = 14; weights 16·3·4·4 = 768;
+    MACs = C·H·W·N·k·k = 3·7·7·16·16 = 37,632."""
+    set_inputs(at, transposed=True)
+    set_inputs(at, in_h=7, in_w=7, in_c=3, k_h=4, s_h=2, p_h=1, n=16)
+    conv = torch.nn.ConvTranspose2d(3, 16, 4, stride=2, padding=1)
+    out = conv(torch.zeros(1, 3, 7, 7))
+    shown = metrics(at)
+    assert tuple(out.shape[1:]) == (16, 14, 14) and shown["Output size C×H×W"] == "16×14×14"
+    assert conv.weight.numel() == 768 and shown["Weights (no biases)"] == "768"
+    assert sum(p.numel() for p in conv.parameters()) == 784 and shown["Weights + biases"] == "784"
+    assert shown["MACs"] == "37,632"
+    latex = " ".join(x.value for x in at.latex)
+    assert r"(n - 1)\cdot s - 2p + (k - 1) + op + 1" in latex                  # the symbols, then the values
+    assert r"(7 - 1)\cdot 2 - 2\cdot 1 + (4 - 1) + 0 + 1 = 14" in latex
+    at.button(key="calc_halve_1").click().run()        # "k=4 s=2 p=1 → 14×14", the doubling options
+    assert not at.exception and metrics(at)["Output size C×H×W"] == "16×14×14"
+
+
+def test_transposed_output_padding_error_has_a_fix(at):
+    set_inputs(at, transposed=True)
+    set_inputs(at, in_h=5, in_w=5, k_h=3, s_h=2, p_h=1, op_h=2)
+    assert at.error and "output padding 2" in at.error[0].value
+    click(at, "fix")
+    assert not at.error and metrics(at)["Output size C×H×W"] == "32×10×10"   # op = 1: 8 − 2 + 2 + 1 + 1

@@ -14,16 +14,17 @@ K, apply, apply_spec = form.K, form.apply, form.apply_spec
 f = form.init()
 
 st.title("🧮 Layer calculator")
-st.caption("One convolution or pooling layer: its output size, weights and cost, each number with its formula "
+st.caption("One convolution, transposed convolution or pooling layer: its output size, weights and cost, each number with its formula "
            "and your values substituted — and the kernel sliding over the padded input.")
 st.radio("Layer type", list(calc.MODES), key=K + "mode", horizontal=True,
          help="Convolution (nn.Conv2d) learns N filters; max/average pooling (nn.MaxPool2d / nn.AvgPool2d) "
               "has no weights and keeps the channels.")
-pool, per_axis = calc.is_pool(f), f["per_axis"]
+pool, per_axis, transposed = calc.is_pool(f), f["per_axis"], calc.is_transposed(f)
 keep, keep_notes = calc.keep_size(f)
 
 form.layer_inputs(f, pool, per_axis, keep)
 f = form.fields()
+transposed = calc.is_transposed(f)
 layer = calc.layer_from_fields(f)
 r = analyze([layer], (f["in_c"], f["in_h"], f["in_w"])).layers[0]  # the one core call
 ss["calc_saved"] = f
@@ -39,13 +40,13 @@ if r.fix:
 tab_numbers, tab_slide, tab_solve = st.tabs(["📊 Numbers and formulas", "🎞️ Kernel sliding over the input",
                                              "🛠️ Solvers: keep or halve the size"])
 with tab_numbers:
-    st.toggle("Quiz: predict, then reveal", key=K + "quiz", help="Hide the numbers: type your prediction for "
-              "each, then reveal the answer with its formula.")
+    st.toggle("Quiz: predict, then reveal", key=K + "quiz", disabled=transposed, help="Hide the numbers: type "
+              "your prediction for each, then reveal the answer with its formula (convolution and pooling).")
     if r.status == "error":
         st.info("No numbers for these settings: apply the suggested fix above.")
-    elif ss.calc_quiz:  # a new quiz (blank guesses) whenever the layer or the input changes
+    elif ss.calc_quiz and not transposed:  # a new quiz (blank guesses) whenever the layer or the input changes
         widgets.quiz_block(quiz.layer_questions(r), f"calc_q_{abs(hash((r.spec, r.in_shape)))}")
-    for group in calc.result_groups(r) if r.status != "error" and not ss.calc_quiz else []:
+    for group in calc.result_groups(r) if r.status != "error" and not (ss.calc_quiz and not transposed) else []:
         st.markdown(f"##### {group.title}")
         with st.container(horizontal=True):  # cards wrap onto more rows on a narrow screen
             for item in group.rows:
@@ -59,6 +60,9 @@ with tab_slide:
     pad, stride = calc.padding_of(layer), (r.layer.strides if pool else layer.stride)
     if r.status == "error":
         st.info("Apply a valid setting above to see the figure.")
+    elif transposed:
+        st.info("The figure shows convolution and pooling. A transposed convolution is the stride-1 convolution "
+                "over the input dilated by s − 1 zeros and padded by d·(k − 1) − p (Dumoulin & Visin).")
     elif sliding.figure_fits(f["in_h"], f["in_w"], pad):
         total = r.out_shape[1] * r.out_shape[2]
         ss.calc_step = min(ss.get("calc_step", 1), total)
@@ -92,9 +96,10 @@ with tab_solve:
         if keep:
             st.button("Apply: stride 1, padding as above", key=K + "keep", on_click=apply, args=(keep,))
     with b.container(border=True):
-        st.markdown(f"**Halve the size** — stride 2, {f['in_h']}×{f['in_w']} → {-(-f['in_h'] // 2)}×"
-                    f"{-(-f['in_w'] // 2)}, every input row read")
-        for i, (label, updates) in enumerate(calc.halve_options(f)):
+        st.markdown(f"**Double the size** — stride 2, {f['in_h']}×{f['in_w']} → {2 * f['in_h']}×{2 * f['in_w']}"
+                    if transposed else f"**Halve the size** — stride 2, {f['in_h']}×{f['in_w']} → "
+                    f"{-(-f['in_h'] // 2)}×{-(-f['in_w'] // 2)}, every input row read")
+        for i, (label, updates) in enumerate(calc.double_options(f) if transposed else calc.halve_options(f)):
             st.button(label, key=f"{K}halve_{i}", on_click=apply, args=(updates,))
 
 widgets.conventions_expander(("params", "fc_equivalent", "locally_connected", "macs", "flops"))

@@ -39,6 +39,14 @@ except WeightsUnavailable as err:
 except Exception as err:  # a corrupt checkpoint, a layer with no convolutional equivalent…
     st.error(f"**Cannot use {escape(labels[key])}:** {type(err).__name__}: {escape(err)}")
     st.stop()
+if geo.cam:  # a global-average-pooling head: no window to slide, a class activation map instead
+    st.dataframe([{"layer": s.name, "before": s.before, "after": s.after} for s in steps], hide_index=True)
+    st.info(f"**Class activation map** (Zhou et al. 2016): {escape(clf.name)} ends in global average pooling, so "
+            "the pooling is dropped and its fc layers become 1×1 convolutions. The map has one cell per position "
+            f"of the last convolution, each seeing its {geo.rf}-pixel field, {geo.stride} pixels apart; **the mean "
+            f"of the map equals the original logits** (max |difference| {diff:.1e} at the training size) — a cell "
+            "is not one window's scores. This page draws window grids; pick a model with a flatten + fc head.")
+    st.stop()
 win, (c, th, tw) = geo.window[0], clf.input_shape
 with st.expander(f"Where this model comes from — {escape(clf.name)}"):
     st.json(clf.provenance or {"note": "no provenance recorded"})

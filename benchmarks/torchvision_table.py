@@ -34,8 +34,14 @@ def row(name: str) -> dict:
     from cnncalc.pytorch.bridge import from_module
     weights = torchvision.models.get_model_weights(name).DEFAULT
     size = crop_size(weights)
-    kwargs = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
-    with torch.device("meta"):
+    # torchvision's published GoogLeNet weights drop the auxiliary classifiers (6.6 M parameters); Inception v3's
+    # keep them (27.2 M): build each as its figure counts it
+    kwargs = {"googlenet": {"init_weights": False, "aux_logits": False},
+              "inception_v3": {"init_weights": False}}.get(name, {})
+    try:
+        with torch.device("meta"):
+            model = torchvision.models.get_model(name, **kwargs)
+    except NotImplementedError:  # RegNet reads tensor values while it builds: as the CLI does, build it for real
         model = torchvision.models.get_model(name, **kwargs)
     t0 = time.perf_counter()
     a = from_module(model, (3, size, size))
@@ -45,7 +51,7 @@ def row(name: str) -> dict:
     return {"model": name, "input": f"3×{size}×{size}", "params": a.params,
             "params (torchvision)": weights.meta["num_params"], "MACs": a.macs,
             "MACs (torchvision _ops)": weights.meta.get("_ops"), "MACs missing": list(a.missing("macs")),
-            "last spatial RF": spatial[-1].rf[0] if spatial else None, "rows not ok": len(missing),
+            "last spatial RF": f"{spatial[-1].rf[0]} ({spatial[-1].name})" if spatial else None, "rows not ok": len(missing),
             "seconds": round(seconds, 2)}
 
 
@@ -70,7 +76,7 @@ def main() -> None:
                 continue
             same = "=" if r["params"] == r["params (torchvision)"] else "≠"
             ops = r["MACs (torchvision _ops)"]
-                        ge = "≥ " if r["MACs missing"] else ""
+            ge = "≥ " if r["MACs missing"] else ""
             print(f"| {r['model']} | {r['input']} | {r['params']:,} {same} {r['params (torchvision)']:,} | "
                   f"{ge}{r['MACs'] / 1e9:.3f} / {ops if ops is not None else '—'} | {r['last spatial RF']} |")
 

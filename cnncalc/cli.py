@@ -36,7 +36,10 @@ def _torchvision_model(name: str, shape):
         close = difflib.get_close_matches(name.lower()[:MAX_MODEL_NAME], names, n=5, cutoff=0.5)
         raise SpecError(f"unknown model '{_short(name)}'" + (f"; close names: {', '.join(close)}" if close else "")
                         + f" (one of torchvision's {len(names)} classification models, e.g. resnet18, vgg16)")
-    with torch.device("meta"):
+    try:
+        with torch.device("meta"):
+            model = torchvision.models.get_model(name)
+    except NotImplementedError:  # a constructor that reads tensor values (RegNet's widths): build it for real
         model = torchvision.models.get_model(name)
     try:
         return from_module(model, shape)

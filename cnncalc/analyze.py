@@ -380,6 +380,11 @@ def _checked_fix(fix: str | None, state: State, name: str, depth: int = 3) -> st
     return None
 
 
+BOUND_NOTE = ("receptive field: a cover, not exact — after a transposed convolution or an upsampling fed by more "
+              "than single pixels, neighbouring units read the same inputs, so start + o·jump ± (rf − 1)/2 may hold "
+              "pixels a unit does not read (every pixel it reads is inside)")
+
+
 def analyze_layer(layer: Layer, state: State, index: int, name: str) -> tuple[LayerReport, State | None]:
     base = dict(index=index, name=name, layer=layer, spec=format_layer(layer), in_shape=state.shape)
     try:
@@ -390,6 +395,8 @@ def analyze_layer(layer: Layer, state: State, index: int, name: str) -> tuple[La
     if r.get("fix"):
         r["fix"] = _checked_fix(r["fix"], state, name)
     fields = r.get("fields", state.fields) if "unavailable" not in r else None
+    if fields is not None and any(f.bound for f in fields):
+        r["message"] = "; ".join(filter(None, [r.get("message", ""), BOUND_NOTE]))
     shape = r["shape"]
     _generic_formulas(r, shape)
     if len(state.shape) == 3 and len(shape) == 3 and state.fields is None and "unavailable" not in r:

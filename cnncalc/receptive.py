@@ -72,6 +72,8 @@ class Field:
     rf: Fraction = Fraction(1)
     jump: Fraction = Fraction(1)
     start: Fraction = Fraction(0)
+    bound: bool = False  # the interval covers the pixels read but may hold some a unit does not read: after a
+                         # transposed conv or upsampling fed by more than single pixels (see the module's docstring)
 
     def __post_init__(self):
         for key in ("rf", "jump", "start"):
@@ -90,14 +92,18 @@ def step(field: Field, k: int, s: int, before: int, d: int = 1) -> Field:
         rf=field.rf + d * (k - 1) * field.jump,
         jump=field.jump * s,
         start=field.start + (Fraction(d * (k - 1), 2) - before) * field.jump,
+        bound=field.bound,
     )
 
 
 def step_transposed(field: Field, k: int, s: int, p: int, d: int = 1) -> Field:
     """The field after a transposed convolution (kernel k, stride s, padding p, dilation d): see above."""
     jump = field.jump / s
+    # exact only on single pixels: fed by wider fields, neighbouring outputs read the same inputs (k = s = 2:
+    # outputs 2u and 2u + 1 both read unit u), which no (rf, jump, start) can say — the interval covers them
+    exact_here = field.rf == 1 and field.jump == 1 and not field.bound
     return Field(rf=field.rf + d * (k - 1) * jump, jump=jump,
-                 start=field.start + (p - Fraction(d * (k - 1), 2)) * jump)
+                 start=field.start + (p - Fraction(d * (k - 1), 2)) * jump, bound=not exact_here)
 
 
 def upsample_kernel(factor: int, mode: str) -> tuple[int, int, int]:

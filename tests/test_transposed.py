@@ -225,3 +225,30 @@ def test_pytorch_code_runs(tmp_path):
     model = runpy.run_path(str(path))["model"]
     assert tuple(model(torch.zeros(1, 2, 6, 6)).shape[1:]) == analyze(spec, (2, 6, 6)).output_shape == (6, 30, 20)
     assert "nn.ReplicationPad2d((0, 1, 0, 1))" in path.read_text()
+
+
+def test_after_wider_fields_a_transposed_field_is_a_cover_and_says_so():
+    """conv k3 s2 then convT k2 s2: outputs 2u and 2u + 1 both read conv unit u, i.e. input pixels 2u … 2u + 2
+    (3 pixels); one (rf, jump, start) cannot say that two neighbours share a field, so the reported interval
+    (rf 3 + (2 − 1)·1 = 4, jump 2/2 = 1, start 1 + (0 − ½)·1 = ½) covers the pixels read — checked by gradient
+    for every output unit — and the row says it is a cover. On single pixels it stays exact and says nothing."""
+    import torch
+    from torch import nn
+    import cnncalc
+    a = cnncalc.analyze("conv 1 k=3 s=2 bias=0; convT 1 k=2 s=2 bias=0", "1x15x15")
+    t = a.layers[1]
+    assert (t.rf[0], t.jump[0], float(t.start[0])) == (4, 1, 0.5) and "a cover, not exact" in t.message
+    assert "a cover" not in cnncalc.analyze("convT 1 k=2 s=2", "1x15x15").layers[0].message
+    net = nn.Sequential(nn.Conv2d(1, 1, 3, stride=2, bias=False), nn.ConvTranspose2d(1, 1, 2, stride=2, bias=False))
+    for m in net:
+        nn.init.constant_(m.weight, 1.0)
+    x = torch.ones(1, 1, 15, 15, requires_grad=True)
+    y = net(x)
+    for o in range(y.shape[-1]):
+        x.grad = None
+        y[0, 0, 7, o].backward(retain_graph=True)
+        cols = torch.nonzero(x.grad[0, 0].sum(0)).flatten().tolist()
+        lo = float(t.start[1]) + o * float(t.jump[1]) - (float(t.rf[1]) - 1) / 2
+        hi = float(t.start[1]) + o * float(t.jump[1]) + (float(t.rf[1]) - 1) / 2
+        assert cols == list(range(2 * (o // 2), 2 * (o // 2) + 3))      # the 3 pixels of conv unit o // 2
+        assert lo <= cols[0] and cols[-1] <= hi                           # inside the cover

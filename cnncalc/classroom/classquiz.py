@@ -9,13 +9,11 @@ student's text: :meth:`ClassQuiz.tally` gives counts, :meth:`ClassQuiz.mine` one
 """
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..server import db as sqlite
 from ..server.identity import Identity
 from . import predict
 
@@ -57,24 +55,9 @@ class ClassQuiz:
                 if statement.strip():
                     db.execute(statement)
 
-    @contextmanager
-    def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+    def _db(self, write: bool = False):
         """One connection, closed afterwards; ``write``: one BEGIN IMMEDIATE transaction."""
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        try:
-            if write:
-                db.execute("BEGIN IMMEDIATE")
-            yield db
-            if write:
-                db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
+        return sqlite.session(sqlite.connect(self.path), write)
 
     # --- the teacher ----------------------------------------------------------------------------------
     def open_question(self, teacher: Identity | None, qid: str) -> int:

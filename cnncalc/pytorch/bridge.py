@@ -14,8 +14,20 @@ import torch
 from torch import nn
 
 from ..analyze import State, analyze, analyze_layer
-from ..layers import (Activation, AdaptiveAvgPool, BatchNorm, Conv, ConvTranspose, Dropout, Flatten, Layer, Linear,
-                     Pool, Upsample, is_symmetric)
+from ..layers import (
+    Activation,
+    AdaptiveAvgPool,
+    BatchNorm,
+    Conv,
+    ConvTranspose,
+    Dropout,
+    Flatten,
+    Layer,
+    Linear,
+    Pool,
+    Upsample,
+    is_symmetric,
+)
 from ..parse import SpecError, as_layers, format_shape, format_spec, parse_shape
 from ..receptive import Field
 from ..report import BYTES_PER_VALUE, Analysis, LayerReport
@@ -231,6 +243,21 @@ def _linear_last_axis(index: int, name: str, module: nn.Linear, in_shape, out_sh
                        formulas={"macs": f"{positions:,}·{module.in_features}·{module.out_features} = {macs:,}"})
 
 
+def pytorch_differences(report: LayerReport, out_shape: tuple, params: int) -> dict[str, Any]:
+    """What a traced module's report must change where PyTorch says otherwise: its output shape (a warning
+    naming both) and its parameter count (a module called twice counts its parameters at its first use)."""
+    changes: dict[str, Any] = {}
+    if report.out_shape != out_shape:
+        changes.update(status="warning", out_shape=out_shape,
+                       message=f"cnncalc computes {report.out_shape} but PyTorch gives {out_shape}")
+    if params != report.params:
+        changes.update(params=params, message="; ".join(filter(None, [
+            changes.get("message", report.message),
+            "shared module: parameters counted at its first use" if params == 0 else
+            f"PyTorch counts {params} parameters"])))
+    return changes
+
+
 def _trace(model: nn.Module, shape: tuple[int, ...]) -> list[tuple[str, nn.Module, Any, int, Any, int]]:
     """(name, module, input, its version, output, its version) for every leaf call, in order."""
     calls: list[tuple[str, nn.Module, Any, int, Any, int]] = []
@@ -304,15 +331,7 @@ def from_module_leaves(model: nn.Module, input_shape=(3, 224, 224)) -> Analysis:
             x_fields[id(y)] = (y_version, None)
             continue
         report, state = analyze_layer(layer, State(in_shape, fields), index, name)
-        changes: dict[str, Any] = {}
-        if report.out_shape != out_shape:
-            changes.update(status="warning", out_shape=out_shape,
-                           message=f"cnncalc computes {report.out_shape} but PyTorch gives {out_shape}")
-        if params != report.params:
-            changes.update(params=params, message="; ".join(filter(None, [
-                changes.get("message", report.message),
-                "shared module: parameters counted at its first use" if params == 0 else
-                f"PyTorch counts {params} parameters"])))
+        changes = pytorch_differences(report, out_shape, params)
         if not known and len(in_shape) == 3 and report.status != "error":
             changes.update(rf=None, jump=None, start=None, unavailable=("rf", "jump", "start"),
                            message="receptive field unavailable: this input is made outside nn layers "

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +40,7 @@ except ImportError:  # pragma: no cover - older receptive.py with float starts
     def whole_or_exact(x):
         return int(x) if float(x).is_integer() else x
 from ..report import BYTES_PER_VALUE, Analysis, LayerReport
-from .bridge import _linear_last_axis, _unsupported, layer_of
+from .bridge import _linear_last_axis, _unsupported, layer_of, pytorch_differences
 
 Fields = tuple[Field, Field]
 
@@ -593,15 +592,7 @@ def _norm_row(index, name, module: nn.LayerNorm, in_shape, out_shape, g: Geo, pa
 def _analyzed_row(index, name, layer, in_shape, out_shape, g: Geo, params: int):
     fields = g.fields if g.fields is not None and g.axes == (-2, -1) and len(in_shape) == 3 else None
     report, state = analyze_layer(layer, State(in_shape, fields), index, name)
-    changes: dict[str, Any] = {}
-    if report.out_shape != out_shape:
-        changes.update(status="warning", out_shape=out_shape,
-                       message=f"cnncalc computes {report.out_shape} but PyTorch gives {out_shape}")
-    if params != report.params:
-        changes.update(params=params, message="; ".join(filter(None, [
-            changes.get("message", report.message),
-            "shared module: parameters counted at its first use" if params == 0 else
-            f"PyTorch counts {params} parameters"])))
+    changes = pytorch_differences(report, out_shape, params)
     if fields is None and len(in_shape) == 3 and report.status != "error":
         changes.update(rf=None, jump=None, start=None, unavailable=tuple(
             dict.fromkeys((*report.unavailable, "rf", "jump", "start"))),

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
+from ..server import db as sqlite
 from ..server.identity import Identity
 from ..server.limits import Limits
 from .config import TrainConfig, experiment_key
@@ -197,29 +198,12 @@ class RunStore:
 
     # --- connection and schema ----------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)  # autocommit; explicit BEGINs
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        return db
+        return sqlite.connect(self.path, rows=True)
 
-    @contextmanager
-    def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+    def _db(self, write: bool = False):
         """One connection, closed afterwards; ``write``: one BEGIN IMMEDIATE transaction (the write lock is
         taken first, so a read-then-write decision — a quota, a claim — cannot race another process)."""
-        db = self._connect()
-        try:
-            if write:
-                db.execute("BEGIN IMMEDIATE")
-            yield db
-            if write:
-                db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
+        return sqlite.session(self._connect(), write)
 
     def _migrate(self) -> None:
         """Create the tables, or bring an older store to :data:`SCHEMA_VERSION` in place (ALTER TABLE ADD COLUMN:

@@ -116,10 +116,11 @@ def test_chart_dilation_gaps_and_unread_cells():
 
 
 def test_figure_size_limits_and_small_size():
-    assert sliding.figure_fits(16, 16, 4) and not sliding.figure_fits(17, 5, 0) and not sliding.figure_fits(16, 16, 5)
-    m = sliding.small_size(32, 3, 2, 0, 0)
-    assert m is not None and sliding.figure_fits(m, m, 0) and (32 - m) % 2 == 0
-    assert sliding.small_size(32, 20, 1, 0, 0) is None  # a 20-pixel window never fits 16 + 0 rows
+    # 32 + 2·4 = 40 cells: drawn; 32 + 2·5 = 42: not; 40×5 is cropped to its top-left 32 rows: drawn
+    assert sliding.figure_fits(32, 32, 4) and not sliding.figure_fits(32, 32, 5) and sliding.figure_fits(40, 5, 0)
+    m = sliding.small_size(64, 3, 2, 0, 0)
+    assert m is not None and sliding.figure_fits(m, m, 0) and (64 - m) % 2 == 0
+    assert sliding.small_size(64, 42, 1, 0, 0) is None  # a 42-pixel window never fits 40 cells
 
 
 # ---- form ↔ layer ------------------------------------------------------------------------------------------
@@ -215,10 +216,10 @@ def test_error_text_spells_out_the_padded_size():
 
 
 def test_figure_misfit_names_what_is_too_big():
-    """1×1 with p=20: 1 + 2·20 = 41 > 24 padded cells — the padding; 17×5: 17 > 16 — the input."""
-    assert sliding.figure_misfit(16, 16, 4) == ""                                   # 16 + 8 = 24: fits
+    """1×1 with p=20: 1 + 2·20 = 41 > 40 padded cells — the padding; a larger input is cropped, not refused."""
+    assert sliding.figure_misfit(32, 32, 4) == ""                                   # 32 + 8 = 40: fits
     assert sliding.figure_misfit(1, 1, 20).endswith("this 1×1 input is 41×41 once padded. Try less padding.")
-    assert "this one is 17×5. Try a smaller input" in sliding.figure_misfit(17, 5, 0)
+    assert sliding.figure_misfit(100, 5, 0) == ""                                   # cropped to 32×5
 
 
 # ---- ratio cards: true value, stated denominator, never 0 for a non-zero ratio ------------------------------

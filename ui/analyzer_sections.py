@@ -8,14 +8,84 @@ import streamlit as st
 
 from cnncalc import SpecError, analyze, format_shape, format_spec, layer_names, parse_shape, parse_spec
 from cnncalc.cause import find_cause
+from cnncalc.comparisons import bag_of_words_svm, per_training_image, training_values
+from cnncalc.draw.charts import params_chart, params_rows, rf_chart, rf_rows
 from cnncalc.parse import MAX_SIZE
-from ui import budget
+from cnncalc.tables import HEADERS, missing_note, numeric_rows, to_csv, to_markdown, total_text
+from ui import budget, widgets
+from ui import model_picker as picker
 from ui import spec_editor as editor
+from ui.trained import classifier
 from ui.widgets import escape
 
 AUTO_TORCH_PARAMS = 5_000_000  # build small nets in PyTorch without asking; VGG-size nets on a click
 META_NOTE = ("Run on PyTorch's meta device (real shape checks, no values): a real pass would need more than "
              "{limit} of memory here, so its wording differs from the CPU's message.")
+
+
+def counts_section(prefix: str, result) -> None:
+    """The per-layer table, the totals, one layer's formulas, the charts and "Is that a lot?" — the same for a
+    text spec, a torchvision model or a checkpoint."""
+    table, counts = widgets.count_table(numeric_rows(result), ("weights", "biases", "params", "fc_equivalent", "macs",
+                                                               "memory"), HEADERS)
+    longest = max((len(r.name) for r in result.layers), default=0)  # torchvision names: layer1.0.conv1
+    if longest > 8:
+        counts = {**counts, "layer": st.column_config.TextColumn("layer", width="medium" if longest <= 18 else "large")}
+    st.dataframe(table, hide_index=True, width="stretch", height=min(36 * (len(table) + 1) + 3, 36 * 21 + 3),
+                 placeholder="—", column_config=counts)
+    widgets.metrics_row({label: total_text(result, key) for label, key in (
+        ("parameters", "params"), ("MACs", "macs"), ("FLOPs", "flops"), ("activation memory (bytes)", "memory"))})
+    if note := missing_note(result):
+        st.caption(f"The {note}. Fix the layers in error to get the network's totals.")
+    with st.expander("Formulas of one layer, values substituted"):
+        pick = st.selectbox("Layer", list(dict.fromkeys(r.name for r in result.layers if r.formulas)),
+                            key=f"{prefix}_formula_layer")
+        for key, text in result[pick].formulas.items() if pick else []:
+            st.markdown(f"**{key}**")
+            st.latex(widgets.to_latex(text))
+    widgets.conventions_expander()
+    complete = not result.missing("params")  # shares and comparisons of a lower bound would be wrong
+    left, right = st.columns(2)
+    if result.params and complete:
+        left.vega_lite_chart(params_chart(params_rows(result)), width="stretch")
+    if rf := rf_rows(result):
+        right.vega_lite_chart(rf_chart(rf), width="stretch")
+    if complete:
+        st.subheader("Is that a lot?")
+        cols = st.columns(4)
+        for col, comp in zip(cols, [per_training_image(result.params), training_values(), bag_of_words_svm()]):
+            with col:
+                widgets.metric_with_formula(comp.label, f"{comp.value:,}", comp.formula)
+        cols[3].metric("this network / bag-of-words + SVM", f"{result.params / bag_of_words_svm().value:,.1f}×",
+                       help="Total parameters divided by those of a 1000-word SIFT bag-of-words with a linear SVM.")
+
+
+def model_section(prefix: str, choice) -> None:
+    """A torchvision model (traced on the meta device, on the input box's shape) or a checkpoint's network: the
+    same counts as a spec; the editor, quiz, fixes and share link are for text specs only."""
+    editor.init(prefix)
+    st.session_state[f"{prefix}_input"] = st.session_state[f"{prefix}_input"]  # kept for the text source
+    st.caption(picker.TEXT_ONLY_NOTE)
+    try:
+        if choice.source == picker.TORCHVISION:
+            result = picker.analysis_of(prefix, choice)
+        else:
+            clf = classifier(choice.key)
+            st.caption(f"{escape(clf.spec)} on {format_shape(clf.input_shape)} — {escape(clf.name)}")
+            result = analyze(clf.spec, clf.input_shape)
+    except SpecError as err:
+        picker.error(f"Cannot use {escape(choice.label)}", err)
+        return
+    except TimeoutError as err:
+        st.warning(f"The server is too busy to trace this model now ({err}): try again in a minute.")
+        return
+    except Exception as err:  # a corrupt checkpoint, a model PyTorch cannot trace here
+        picker.error(f"Cannot use {escape(choice.label)}", f"{type(err).__name__}: {err}")
+        return
+    counts_section(prefix, result)
+    c1, c2 = st.columns(2)
+    c1.download_button("Table (CSV)", to_csv(result), "layers.csv", "text/csv", key=f"{prefix}_dl_csv")
+    c2.download_button("Table (Markdown)", to_markdown(result), "layers.md", "text/markdown", key=f"{prefix}_dl_md")
 
 
 def larger_input_section(prefix: str, result) -> None:

@@ -81,6 +81,10 @@ def original_on_larger(clf, shape: tuple[int, int, int]) -> None:
         st.info(outcome.explanation)
         return
     _, H, W = shape
+    if "VGG16" not in clf.name:
+        st.info(f"torchvision's {clf.name} does not fail: an adaptive pooling before its classifier pools any "
+                f"feature map to a fixed size, so a {H}×{W} image still gives one score vector.")
+        return
     st.info(f"torchvision's VGG16 does not fail: its `AdaptiveAvgPool2d((7, 7))` pools any feature map down to "
             f"7×7 before the first fc (at {H}×{W}: 512×{H // 32}×{W // 32} → 512×7×7), so a larger image still "
             "gives one score vector — the positions are averaged away. The conversion drops that pool (the "

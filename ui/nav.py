@@ -35,6 +35,9 @@ PAGES: tuple[Page, ...] = (
     Page("receptive_field", "Receptive fields", "🎯", "Arithmetic",
          "Pick a layer and a unit and see which input pixels it can see, beside the field measured by "
          "gradients — the effective field is smaller and centre-weighted."),
+    Page("activations", "What each layer sees", "🔬", "Arithmetic",
+         "Run a trained network on a photo and see every layer's activation maps, strongest channels first, "
+         "one cell's receptive field on the input, and the class scores at the end."),
     Page("training", "Training", "📈", "Experiments",
          "Run the lab's CIFAR-10 experiments — standardization, augmentation, momentum and a schedule, "
          "dropout, batch norm — with live loss, top-1 and top-5 curves; compare runs side by side."),

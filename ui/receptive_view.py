@@ -14,13 +14,14 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from cnncalc import format_shape
+from cnncalc import PRESETS, SpecError, analyze, format_shape, parse_shape
 from cnncalc.classroom.samples import load_sample, open_upload, resize
 from cnncalc.draw.field import draw_field, draw_heat, grid_visible, layout
 from cnncalc.draw.heatmaps import cap_pixels
 from cnncalc.pytorch.erf import gradient_field, interpretation
 from cnncalc.receptive import number_text
 from ui import budget
+from ui import model_picker as picker
 from ui.trained import classifier
 from ui.widgets import escape, to_latex
 
@@ -222,4 +223,64 @@ def layer_label(analysis, n: str) -> str:
 
 __all__ = ["measured", "unit_slider", "metrics", "worked_steps", "theoretical", "measured_panel", "verdict",
            "layout", "layer_label", "limit", "source_image", "Picture", "picture", "picture_layout", "MAX_SIDE",
-           "MAX_RATIO"]
+           "MAX_RATIO", "network", "usable_layers", "weights_panel", "CUSTOM"]
+
+
+CUSTOM = "custom spec…"
+
+
+def network(choice, linked: str | None):
+    """The network the page explains: (spec text or None for a torchvision model, input shape, analysis,
+    trained key or None, a key for the layer and unit widgets); None after an error shown on the page."""
+    net_col, spec_col = st.columns([1, 2])
+    try:
+        if choice.source == picker.TORCHVISION:
+            with net_col:
+                analysis = picker.analysis_of("rf", choice)
+            spec_col.caption(f"torchvision's {choice.key}, traced on PyTorch's meta device (no weights): the "
+                             "analytic fields need no values.")
+            return None, analysis.input_shape, analysis, None, f"tv:{choice.key}:{analysis.input_shape}"
+        trained = None
+        if choice.source == picker.TRAINED:
+            clf = classifier(choice.key)
+            spec_text, shape_text = clf.spec, format_shape(clf.input_shape, "x")
+            spec_col.caption(f"{escape(spec_text)}  \n{escape(clf.name)}")
+            if spec_col.radio("Weights", ["trained", "random (before training)"], key="rf_weights", horizontal=True,
+                              help="The same network with PyTorch's default random init, to see what training "
+                                   "changed.") == "trained":
+                trained = choice.key
+        else:
+            keys = list(PRESETS) + [CUSTOM]
+            pick = net_col.selectbox("Network", keys, index=len(keys) - 1 if linked else 0, key="rf_net",
+                                     format_func=lambda k: PRESETS[k].title if k in PRESETS else k)
+            if pick == CUSTOM:
+                spec_text = spec_col.text_area("Spec (one layer per ';', or PyTorch code)", linked or
+                                               PRESETS["lab"].spec, key="rf_spec")
+                shape_text = net_col.text_input("Input C×H×W", st.query_params.get("input", "3x32x32"),
+                                                key="rf_input")
+            else:
+                spec_text, shape_text = PRESETS[pick].spec, format_shape(PRESETS[pick].input_shape, "x")
+                spec_col.caption(f"`{spec_text}`  \n{PRESETS[pick].source}")
+        shape = parse_shape(shape_text)
+        return spec_text, shape, analyze(spec_text, shape), trained, spec_text
+    except SpecError as err:
+        st.error(f"Cannot read this network: {escape(err)}")
+    except TimeoutError as err:
+        st.warning(f"The server is too busy to trace this model now ({err}): try again in a minute.")
+    except Exception as err:  # a corrupt checkpoint, a model PyTorch cannot trace here
+        st.error(f"Cannot use {escape(choice.label)}: {type(err).__name__}: {escape(err)}")
+    return None
+
+
+def usable_layers(analysis) -> list:
+    """The layers with a receptive field on a C×H×W map (the first of names a traced model repeats)."""
+    return [r for r in analysis.layers if r.status != "error" and r.rf is not None and r.out_shape
+            and len(r.out_shape) == 3 and analysis[r.name] is r]
+
+
+def weights_panel(choice) -> None:
+    """Right of the theoretical field, for a torchvision model: why the gradient-measured field is not shown."""
+    st.markdown("### Measured by gradients")
+    st.info(f"The gradient-measured (effective) field needs weights: it is measured here for the shipped lab "
+            f"net and for stored runs (source *Trained checkpoint*). {picker.weights_note(choice.key)} The analytic "
+            "field on the left needs none.")

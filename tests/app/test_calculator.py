@@ -140,9 +140,13 @@ def test_per_axis_values(at):
 
 
 def test_sliding_window_figure_for_small_inputs(at):
-    assert not at.get("vega_lite_chart") and "up to 16×16" in at.info[0].value
+    # the lab's 32×32 input with p = 2 is 36×36 once padded (≤ 40 cells): drawn whole, one step per output,
+    # 32·32 = 1,024 steps
+    assert at.get("vega_lite_chart") and at.slider(key="calc_step").max == 1024
+    set_inputs(at, p_h=5)  # 32 + 2·5 = 42 > 40 cells: not drawn, and a smaller input is offered
+    assert not at.get("vega_lite_chart") and "up to 32×32" in at.info[0].value
     click(at, "small")
-    assert at.number_input(key="calc_in_h").value <= 16
+    assert at.number_input(key="calc_in_h").value + 2 * 5 <= 40
     set_inputs(at, in_h=5, in_w=5, k_h=3, s_h=2, p_h=1)  # Dumoulin & Visin fig. 2.7: 3×3 output
     assert at.slider(key="calc_step").max == 9
     at.slider(key="calc_step").set_value(5).run()
@@ -236,3 +240,46 @@ def test_transposed_output_padding_error_has_a_fix(at):
     assert at.error and "output padding 2" in at.error[0].value
     click(at, "fix")
     assert not at.error and metrics(at)["Output size C×H×W"] == "32×10×10"   # op = 1: 8 − 2 + 2 + 1 + 1
+
+
+# ---- issue #15 item 3: the kernel sliding up to 32×32, autoplay, the transposed view ---------------------------
+
+def test_sliding_figure_for_a_32_by_32_input_and_the_crop_note(at):
+    """The default 3×32×32 input, k=5: drawn whole (padded 36×36), one step per output cell; 40×40 is cropped."""
+    set_inputs(at, k_h=3, p_h=1)
+    out = torch.nn.Conv2d(3, 32, 3, padding=1)(torch.zeros(1, 3, 32, 32)).shape[-2:]
+    assert at.slider(key="calc_step").max == out[0] * out[1] == 1024
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["title"]["text"] == "Step 1 of 1024: computing output row 0, col 0"
+    assert not [i for i in at.info if "figure" in i.value]
+    set_inputs(at, in_h=40, in_w=40)
+    note = next(i.value for i in at.info if "top-left" in i.value)
+    assert "The input is 40×40: the figure shows its top-left 32×32 region" in note
+    assert at.slider(key="calc_step").max == 31 * 31 and at.button(key="calc_small")
+
+
+def test_play_toggle_sends_the_animation_and_pause_returns_to_the_slider(at):
+    assert at.toggle(key="calc_play").value is False and at.select_slider(key="calc_speed").value == 2
+    at.slider(key="calc_step").set_value(7).run()
+    at.select_slider(key="calc_speed").set_value(8).run()
+    at.toggle(key="calc_play").set_value(True).run()
+    assert not at.exception and not at.get("vega_lite_chart")
+    html = at.get("iframe")[0].proto.srcdoc              # one self-contained SVG/JS animation: no rerun per frame
+    assert '"frames":1024' in html and '"step":6' in html and '"fps":8.0' in html and '"playing":true' in html
+    at.toggle(key="calc_play").set_value(False).run()
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["title"]["text"].startswith("Step 7 of 1024") and not at.get("iframe")
+
+
+def test_transposed_mode_draws_the_dilated_padded_input(at):
+    """convT k=3 s=2 p=1 op=1 on 5×5 (Dumoulin & Visin fig. 4.6-like): 9×9 dilated, padded by 1 (+1) → 12×12,
+    a stride-1 window, 10×10 outputs as nn.ConvTranspose2d gives."""
+    set_inputs(at, transposed=True)
+    set_inputs(at, in_h=5, in_w=5, k_h=3, s_h=2, p_h=1, op_h=1)
+    out = torch.nn.ConvTranspose2d(3, 32, 3, 2, 1, 1)(torch.zeros(1, 3, 5, 5)).shape[-2:]
+    assert at.slider(key="calc_step").max == out[0] * out[1] == 100
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert "dilated by s − 1 zeros and padded by d·(k − 1) − p to 12×12" in " ".join(spec["title"]["subtitle"])
+    at.toggle(key="calc_play").set_value(True).run()
+    html = at.get("iframe")[0].proto.srcdoc
+    assert not at.exception and '"frames":100' in html and "inserted zero" in html

@@ -159,8 +159,10 @@ def test_trained_run_before_and_after_training(tmp_path, monkeypatch):
                                        device="cpu"))
     serve(tmp_path, "cpu", idle_exit=0)
     at = _open()
-    choice = next(o for o in at.selectbox(key="rf_net").options if o.startswith(f"trained: run #{run_id}"))
-    at.selectbox(key="rf_net").set_value(choice).run()
+    at.radio(key="rf_source").set_value("trained").run()  # the model picker's checkpoints
+    assert f"run:{run_id}" in at.selectbox(key="rf_trained").options or any(
+        o.startswith(f"run #{run_id}") for o in at.selectbox(key="rf_trained").options)
+    at.selectbox(key="rf_trained").set_value(f"run:{run_id}").run()
     assert not at.exception
     assert any("Weights: trained" in s.value for s in at.success)
     assert _metrics(at)["RF size"] == "36"  # the lab net's pool3 (the default layer is the last spatial one)

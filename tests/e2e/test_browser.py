@@ -12,6 +12,7 @@ pytestmark = pytest.mark.e2e
 
 PAGES = {"": "cnncalc", "calculator": "Layer calculator", "analyzer": "Network analyzer",
          "receptive_field": "Receptive", "training": "Training", "dense_maps": "Dense score maps",
+         "activations": "What each layer sees",
          "demos": "Why convolutions", "companion": "Lab companion", "class_quiz": "Class quiz"}
 
 
@@ -28,6 +29,7 @@ def test_sidebar_navigation_reaches_every_page(page, app_url):
     page.goto(app_url)
     wait_for_app(page)
     for label in ("Layer calculator", "Network analyzer", "Receptive fields", "Training", "Dense score maps",
+                  "What each layer sees",
                   "Why convolutions", "Lab companion", "Class quiz"):
         page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
         wait_for_app(page)

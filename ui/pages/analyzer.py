@@ -4,18 +4,21 @@ import streamlit as st
 
 from cnncalc import SpecError, analyze, format_shape
 from cnncalc.classroom import quiz
-from cnncalc.comparisons import bag_of_words_svm, per_training_image, training_values
-from cnncalc.draw.charts import params_chart, params_rows, rf_chart, rf_rows
-from cnncalc.tables import HEADERS, missing_note, numeric_rows, to_csv, to_markdown, total_text
+from cnncalc.tables import to_csv, to_markdown
 from ui import analyzer_sections as sections
+from ui import model_picker as picker
 from ui import spec_editor as editor
 from ui import widgets
 from ui.widgets import escape
 
 st.title("📋 Network analyzer")
 st.caption("Every layer's output shape, weights, FC-equivalent, MACs, memory and receptive field — "
-           "for a preset or your own network.")
+           "for a preset, your own network (spec or PyTorch code), a torchvision model or a checkpoint.")
 
+choice = picker.pick("analyzer")
+if choice.source != picker.TEXT:  # a torchvision model or a checkpoint: the same counts, no editor
+    sections.model_section("analyzer", choice)
+    st.stop()
 spec = editor.init("analyzer")
 c1, c2 = st.columns([2, 1])
 c1.selectbox("Start from a preset", editor.preset_options("analyzer"), key="analyzer_preset",
@@ -57,38 +60,7 @@ if st.toggle("Quiz: predict, then reveal", key="analyzer_quiz",
     widgets.quiz_block(quiz.layer_questions(result[pick]), f"analyzer_q_{abs(hash((spec, str(result.input_shape), pick)))}")
     st.stop()  # the table, charts and totals would give the answers away
 
-table, counts = widgets.count_table(numeric_rows(result), ("weights", "biases", "params", "fc_equivalent", "macs", "memory"),
-                               HEADERS)
-st.dataframe(table, hide_index=True, width="stretch", height=36 * (len(table) + 1) + 3, placeholder="—",
-             column_config=counts)
-widgets.metrics_row({label: total_text(result, key) for label, key in (
-    ("parameters", "params"), ("MACs", "macs"), ("FLOPs", "flops"), ("activation memory (bytes)", "memory"))})
-if note := missing_note(result):
-    st.caption(f"The {note}. Fix the layers in error to get the network's totals.")
-
-with st.expander("Formulas of one layer, values substituted"):
-    pick = st.selectbox("Layer", [r.name for r in result.layers if r.formulas], key="analyzer_formula_layer")
-    for key, text in result[pick].formulas.items() if pick else []:
-        st.markdown(f"**{key}**")
-        st.latex(widgets.to_latex(text))
-widgets.conventions_expander()
-
-complete = not result.missing("params")  # shares and comparisons of a lower bound would be wrong
-left, right = st.columns(2)
-if result.params and complete:
-    left.vega_lite_chart(params_chart(params_rows(result)), width="stretch")
-if rf := rf_rows(result):
-    right.vega_lite_chart(rf_chart(rf), width="stretch")
-
-if complete:
-    st.subheader("Is that a lot?")
-    cols = st.columns(4)
-    for col, comp in zip(cols, [per_training_image(result.params), training_values(), bag_of_words_svm()]):
-        with col:
-            widgets.metric_with_formula(comp.label, f"{comp.value:,}", comp.formula)
-    cols[3].metric("this network / bag-of-words + SVM", f"{result.params / bag_of_words_svm().value:,.1f}×",
-                   help="Total parameters divided by those of a 1000-word SIFT bag-of-words with a linear SVM.")
-
+sections.counts_section("analyzer", result)
 sections.larger_input_section("analyzer", result)
 sections.exports_section("analyzer", spec, result, to_csv(result), to_markdown(result))
 sections.cross_check_section("analyzer", spec, st.session_state["analyzer_input"])

@@ -5,8 +5,8 @@ import streamlit as st
 from cnncalc import analyze
 from cnncalc.classroom import calculator as calc
 from cnncalc.classroom import quiz
-from cnncalc.draw import sliding
 from ui import calculator_form as form
+from ui import sliding_view
 from ui import widgets
 
 ss = st.session_state
@@ -56,36 +56,8 @@ with tab_numbers:
         if group.caption:
             st.caption(group.caption)
 
-with tab_slide:
-    pad, stride = calc.padding_of(layer), (r.layer.strides if pool else layer.stride)
-    if r.status == "error":
-        st.info("Apply a valid setting above to see the figure.")
-    elif transposed:
-        st.info("The figure shows convolution and pooling. A transposed convolution is the stride-1 convolution "
-                "over the input dilated by s − 1 zeros and padded by d·(k − 1) − p (Dumoulin & Visin).")
-    elif sliding.figure_fits(f["in_h"], f["in_w"], pad):
-        total = r.out_shape[1] * r.out_shape[2]
-        ss.calc_step = min(ss.get("calc_step", 1), total)
-        if total > 1:
-            c_prev, c_slider, c_next = st.columns([1, 8, 1], vertical_alignment="bottom")
-            c_prev.button("◀ Back", key=K + "prev", on_click=apply, args=({"step": max(ss.calc_step - 1, 1)},))
-            c_next.button("Next ▶", key=K + "next", on_click=apply, args=({"step": min(ss.calc_step + 1, total)},))
-            c_slider.slider("Step: the output cell being computed (row by row)", 1, total, key=K + "step",
-                            help="Slide the window; the dark cells are what the kernel reads for that output cell.")
-        chart = sliding.sliding_window_chart(f["in_h"], f["in_w"], layer.kernel, stride, pad, layer.dilation,
-                                             ss.calc_step - 1, pool and layer.ceil_mode,
-                                             channels=(f["in_c"], r.out_shape[0]))
-        st.altair_chart(chart, width="content")
-        st.caption("Dark blue: input pixels the window reads now; dark grey: padding it reads ("
-                   + ("−∞ for max pooling, never the maximum" if f["mode"] == "Max pooling" else "zeros")
-                   + "); orange: input no window ever reads. With dilation the taps have gaps between them.")
-    else:
-        st.info(sliding.figure_misfit(f["in_h"], f["in_w"], pad))
-        small = [sliding.small_size(n, k, s, b_, a_, d) for n, k, s, (b_, a_), d in
-                 zip((f["in_h"], f["in_w"]), layer.kernel, stride, pad, layer.dilation)]
-        if None not in small:
-            st.button(f"Use a {small[0]}×{small[1]} input (same kernel, stride, padding)", key=K + "small",
-                      on_click=apply, args=({"in_h": small[0], "in_w": small[1]},))
+with tab_slide:  # the step slider, play/pause and speed, the figure (autoplay runs in the browser)
+    sliding_view.render(f, layer, r, pool, transposed)
 
 with tab_solve:
     a, b = st.columns(2)

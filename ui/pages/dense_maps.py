@@ -5,11 +5,12 @@ import streamlit as st
 from cnncalc.classroom.samples import load_sample, open_upload, sample_names
 from cnncalc.draw import heatmaps as hm
 from cnncalc.pytorch import fcn
-from cnncalc.pytorch.models import SHIPPED, WeightsUnavailable
+from cnncalc.pytorch.models import WeightsUnavailable
 from cnncalc.train.data import local_cifar10
 from ui import budget
 from ui import dense_maps_view as view
-from ui.trained import classifier, stored_runs
+from ui import model_picker as picker
+from ui.trained import classifier
 from ui.widgets import escape, to_latex
 
 SCALES = (1.0, 0.75, 0.5)
@@ -19,25 +20,18 @@ st.markdown("Can a network built for 32×32 run on a larger image? Its convoluti
             "equivalent convolution and, on a larger image, the network outputs a **grid of class scores** — every "
             "window scored in one pass instead of a sliding window.")
 
-runs, store_note = stored_runs()
-if store_note:
-    st.warning(store_note)
-labels = {**({"shipped": "lab net, CIFAR-10 (shipped)"} if SHIPPED.exists() else {}), **runs,
-          "random": "lab net with random weights", "vgg16": "VGG16, ImageNet (torchvision weights)"}
 c_model, c_image, c_upload, c_size = st.columns([3, 3, 3, 2])
-key = c_model.selectbox("Model", list(labels), format_func=labels.get, key="dm_model")
-if not SHIPPED.exists():
-    c_model.caption(f"The shipped lab net is missing ({SHIPPED.name} is not in cnncalc/assets/ yet): pick a "
-                    "finished run, or the random-weights lab net to see the mechanics.")
+choice = picker.pick("dm", need_weights=True, where=c_model)  # only models with weights: this page runs them
+key = choice.key
 try:
     clf = classifier(key)
     with budget.waiting_note("Converting the fc layers"):
         net, steps, diff, geo, macs = view.converted(key)
 except WeightsUnavailable as err:
-    st.warning(f"**{escape(labels[key])} is not available here:** {escape(err)}")
+    st.warning(f"**{escape(choice.label)} is not available here:** {escape(err)}")
     st.stop()
 except Exception as err:  # a corrupt checkpoint, a layer with no convolutional equivalent…
-    st.error(f"**Cannot use {escape(labels[key])}:** {type(err).__name__}: {escape(err)}")
+    st.error(f"**Cannot use {escape(choice.label)}:** {type(err).__name__}: {escape(err)}")
     st.stop()
 if geo.cam:  # a global-average-pooling head: no window to slide, a class activation map instead
     st.dataframe([{"layer": s.name, "before": s.before, "after": s.after} for s in steps], hide_index=True)

@@ -5,7 +5,6 @@ cnncalc.pytorch.activations and cnncalc.receptive; colours from cnncalc.draw.col
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -16,10 +15,9 @@ from cnncalc.draw.colours import BOX_COLOUR, LUT, colorize
 from cnncalc.draw.field import draw_field
 from cnncalc.draw.primitives import enlarge, outline
 from cnncalc.pytorch import activations as act
-from cnncalc.pytorch.models import SHIPPED
 from cnncalc.receptive import field_box
-from ui import budget
-from ui.trained import classifier, stored_runs
+from ui import budget, model_picker
+from ui.trained import classifier
 from ui.widgets import escape
 
 KEEP = 64      # channels kept per layer (strongest first): what the grids and the enlarge select can show
@@ -27,31 +25,15 @@ TILE = 64      # screen pixels of one small map in a grid (a whole upscale facto
 GAP = 2
 
 
-def vgg_weights() -> Path | None:
-    """Where torchvision keeps VGG16's ImageNet weights; None when torchvision is not installed."""
-    try:
-        import torch
-        import torchvision
-    except ImportError:
-        return None
-    url = torchvision.models.VGG16_Weights.IMAGENET1K_V1.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
-
-
 def models() -> tuple[dict[str, str], list[str]]:
-    """({key: label} of the models on offer, notes on those that are not): the shipped lab net, the
-    finished runs, the lab net with random weights, VGG16 only when its weights are already cached."""
-    runs, store_note = stored_runs()
-    labels = {**({"shipped": "lab net, CIFAR-10 (shipped)"} if SHIPPED.exists() else {}), **runs,
-              "random": "lab net with random weights (before training)"}
+    """({key: label} of the models on offer, notes on those that are not): the same list as every page that
+    needs weights (ui/model_picker.trained_models: the shipped lab net, the finished runs, the lab net with random
+    weights, the torchvision models whose ImageNet weights are cached here)."""
+    labels, store_note = model_picker.trained_models(need_weights=True)
     notes = [store_note] if store_note else []
-    vgg = vgg_weights()
-    if vgg is not None and vgg.exists():
-        labels["vgg16"] = "VGG16, ImageNet (torchvision weights)"
-    elif vgg is not None:
-        notes.append(f"VGG16 (ImageNet) is offered once its weights are cached: put `{vgg.name}` (from "
-                     "download.pytorch.org/models) in the server's torch hub cache (`torch.hub.get_dir()`/"
-                     "checkpoints) and reload.")
+    if not any(k == "vgg16" or k.startswith(model_picker.TV_PREFIX) for k in labels):
+        notes.append("A torchvision model (e.g. VGG16, ImageNet) is offered once its weights are cached here: "
+                     f"`{model_picker.download_hint('vgg16')}`.")
     return labels, notes
 
 

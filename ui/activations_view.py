@@ -193,5 +193,4 @@ __all__ = [
     "map_image",
     "models",
     "scores",
-    "vgg_weights",
 ]

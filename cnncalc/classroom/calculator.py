@@ -324,17 +324,22 @@ def _transposed_groups(r: LayerReport) -> list[Group]:
             _size_row(r),
             Row("Weights (no biases)", f"{r.weights:,}", ((_t("weights"), f"N·C·k_H·k_W = {r.formula('weights')}"),),
                 "nn.ConvTranspose2d's weight is C×N×k_H×k_W: the same count as a convolution's"),
-            Row("Biases", f"{r.biases:,}",
-                ((_t("biases"), f"N = {r.biases:,}" if r.biases else f"0 {_t('(bias off)')}"),), "One per filter"),
-            Row("Weights + biases", f"{r.params:,}",
-                ((_t("weights + biases"), f"{r.weights:,} + {r.biases:,} = {r.params:,}"),),
-                "What sum(p.numel() for p in model.parameters()) gives")), caption),
+            *_bias_rows(r)), caption),
         Group("Cost for one image", (
             Row("MACs", f"{r.macs:,}", ((_t("MACs"), f"C·H·W·N·k_H·k_W = {r.formula('macs')}"),),
                 "Each input value times each kernel weight (the zeros of the dilated input are not counted)"),
             Row("FLOPs", f"{r.flops:,}", ((_t("FLOPs"), f"2·{_t('MACs')}{bias_part} = {flops_values}"),),
                 "A multiply and an add per MAC" + (", plus one bias add per output value" if r.biases else ""))), ""),
     ]
+
+
+def _bias_rows(r: LayerReport) -> tuple[Row, Row]:
+    """The biases and the parameter total: the same cards for a convolution and a transposed one."""
+    return (Row("Biases", f"{r.biases:,}",
+                ((_t("biases"), f"N = {r.biases:,}" if r.biases else f"0 {_t('(bias off)')}"),), "One per filter"),
+            Row("Weights + biases", f"{r.params:,}",
+                ((_t("weights + biases"), f"{r.weights:,} + {r.biases:,} = {r.params:,}"),),
+                "What sum(p.numel() for p in model.parameters()) gives"))
 
 
 def result_groups(r: LayerReport) -> list[Group]:
@@ -364,11 +369,7 @@ def result_groups(r: LayerReport) -> list[Group]:
             size,
             Row("Weights (no biases)", f"{r.weights:,}", ((_t("weights"), f"N·C·k_H·k_W = {r.formula('weights')}"),),
                 "N filters, each C×k_H×k_W"),
-            Row("Biases", f"{r.biases:,}",
-                ((_t("biases"), f"N = {r.biases:,}" if r.biases else f"0 {_t('(bias off)')}"),), "One per filter"),
-            Row("Weights + biases", f"{r.params:,}",
-                ((_t("weights + biases"), f"{r.weights:,} + {r.biases:,} = {r.params:,}"),),
-                "What sum(p.numel() for p in model.parameters()) gives")),
+            *_bias_rows(r)),
             ""),
         _sharing_group(r),
         Group("Cost for one image", (

@@ -20,6 +20,16 @@ def no_weights(tmp_path, monkeypatch):
     return tmp_path
 
 
+def _dense_page():
+    """The dense-maps page on the random-weights lab net and a small sample (quick to render)."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(DENSE, default_timeout=90)
+    at.session_state["dm_model"] = "random"
+    at.session_state["dm_image"] = "cat (chelsea)"
+    at.session_state["dm_longest_32"] = 96
+    return at.run()
+
+
 def _analyzer_text(at, text: str):
     key = next(t.key for t in at.text_area if t.key.startswith("analyzer_text_"))
     at.text_area(key=key).set_value(text)
@@ -32,12 +42,7 @@ def test_picker_on_the_three_pages(open_page, no_weights):
         assert not at.exception, at.exception
         assert at.radio(key=key).options[:2] == ["Preset or your own text", "torchvision architecture"]
         assert at.radio(key=key).value == "text"  # the presets and the student's own text first, as before
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(DENSE, default_timeout=90)
-    at.session_state["dm_model"] = "random"
-    at.session_state["dm_image"] = "cat (chelsea)"
-    at.session_state["dm_longest_32"] = 96
-    at.run()
+    at = _dense_page()
     assert not at.exception, at.exception
     assert at.selectbox(key="dm_model").label == "Model (with weights)"
 
@@ -97,15 +102,10 @@ def test_bad_paste_gives_its_message(open_page):
 
 
 def test_dense_maps_lists_only_models_with_weights(no_weights):
-    from streamlit.testing.v1 import AppTest
     cache = no_weights / "torch" / "hub" / "checkpoints"
     cache.mkdir(parents=True)
     (cache / "resnet18-f37072fd.pth").write_bytes(b"")  # resnet18's weights file name, cached (only listed here)
-    at = AppTest.from_file(DENSE, default_timeout=90)
-    at.session_state["dm_model"] = "random"
-    at.session_state["dm_image"] = "cat (chelsea)"
-    at.session_state["dm_longest_32"] = 96
-    at.run()
+    at = _dense_page()
     assert not at.exception, at.exception
     options = at.selectbox(key="dm_model").options
     from cnncalc.pytorch.models import SHIPPED

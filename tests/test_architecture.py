@@ -42,6 +42,16 @@ def test_import_cnncalc_loads_no_torch():
     assert out.stdout.strip() == "False", out.stderr
 
 
+def test_ray_is_imported_by_the_ray_backend_only():
+    """Ray is optional (requirements-ray.txt): the app, the CLI and the embedded worker run without it."""
+    users = [str(p.relative_to(ROOT)) for p in CORE + UI if any(m.split(".")[0] == "ray" for m in imported_modules(p))]
+    assert users == ["cnncalc/train/ray_backend.py"]
+    code = ("import sys, cnncalc.cli, cnncalc.train.worker, cnncalc.train.store, cnncalc.server.limits; "
+            "print('ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+
+
 def test_page_scripts_are_thin_and_registered():
     from ui.nav import PAGES
     scripts = sorted((ROOT / "ui" / "pages").glob("*.py"))

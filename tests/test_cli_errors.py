@@ -162,3 +162,22 @@ def test_worker_idle_exit_must_be_seconds(seconds, tmp_path):
     out = cli("worker", "--device", "cpu", "--idle-exit", seconds, "--data-dir", str(tmp_path))
     assert_refused(out, "--idle-exit", "seconds ≥ 0")
     assert not any(tmp_path.iterdir())
+
+
+# --- the Ray backend without Ray ----------------------------------------------------------------------------
+
+def test_the_ray_backend_without_ray_says_how_to_install_it(tmp_path):
+    """Ray is optional: a machine without it gets the install command, not an ImportError's traceback."""
+    fake = tmp_path / "noray" / "ray"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('No module named ray (test stand-in)')\n")
+    out = cli("worker", "--backend", "ray", "--device", "cpu", "--data-dir", str(tmp_path / "store"),
+              env={"PYTHONPATH": str(fake.parent)})
+    assert_refused(out, "pip install -r requirements-ray.txt")
+
+
+def test_a_misspelt_backend_setting_is_named(tmp_path):
+    out = cli("worker", "--device", "cpu", "--data-dir", str(tmp_path), env={"CNNCALC_BACKEND": "rey"})
+    assert_refused(out, "backend 'rey'", "choose one of embedded, ray")
+    out = cli("submit", "--data", "synthetic", "--data-dir", str(tmp_path), env={"CNNCALC_BACKEND": "rey"})
+    assert_refused(out, "backend 'rey'")

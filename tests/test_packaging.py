@@ -19,7 +19,7 @@ def pins(path: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
     src = tmp_path_factory.mktemp("src")  # a copy: building writes build/ and *.egg-info beside the sources
-    for name in ("pyproject.toml", "README.md", "requirements.txt", "requirements-dev.txt"):
+    for name in ("pyproject.toml", "README.md", "requirements.txt", "requirements-dev.txt", "requirements-ray.txt"):
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "cnncalc", src / "cnncalc", ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path_factory.mktemp("wheel")
@@ -39,8 +39,15 @@ def test_dependencies_are_the_pinned_requirements(wheel):
     meta = read(wheel, ".dist-info/METADATA")
     runtime = [m for m in re.findall(r"^Requires-Dist: (.+)$", meta, re.M) if "extra ==" not in m]
     dev = [m.split(";")[0].strip() for m in re.findall(r"^Requires-Dist: (.+)$", meta, re.M) if 'extra == "dev"' in m]
+    ray = [m.split(";")[0].strip() for m in re.findall(r"^Requires-Dist: (.+)$", meta, re.M) if 'extra == "ray"' in m]
     assert runtime == pins(ROOT / "requirements.txt")
     assert dev == pins(ROOT / "requirements-dev.txt")
+    assert ray == pins(ROOT / "requirements-ray.txt") == ["ray==2.60.0"]  # pip install .[ray]
+
+
+def test_the_ray_tests_install_the_ray_backends_pin():
+    """The README's test command installs requirements-dev.txt, which must carry the backend's own pin."""
+    assert set(pins(ROOT / "requirements-ray.txt")) <= set(pins(ROOT / "requirements-dev.txt"))
 
 
 def test_console_script_and_contents(wheel):

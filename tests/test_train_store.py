@@ -136,3 +136,21 @@ def test_cli_train_json_lines(tmp_path):
     assert {"train_loss", "test_top1", "test_top5", "lr", "seconds"} <= set(lines[0])
     assert lines[-1]["status"] == "done"
     assert RunStore(tmp_path).get(lines[-1]["run"]).status == "done"
+
+
+def test_requeue_puts_back_only_a_run_that_never_reported(tmp_path):
+    """store.requeue (the Ray backend, when a run's machine is lost before the run started): a running run with
+    no epoch goes back to the queue as if never claimed; one with epochs, or with a cancel asked, does not."""
+    from cnncalc.train.engine import EpochRecord
+    s = RunStore(tmp_path)
+    cfg = TrainConfig(data="synthetic", limit=200, epochs=2, device="cpu")
+    fresh, trained, cancelled = (s.enqueue(cfg, owner=o) for o in ("a", "b", "c"))
+    for run_id in (fresh, trained, cancelled):
+        s.claim(os.getpid(), "ray", run_id=run_id)
+    s.add_epoch(trained, EpochRecord(1, 2.3, 0.1, 0.5, 2.3, 0.1, 0.5, 0.1, 1.0))
+    s.request_cancel(cancelled)
+    assert s.requeue(fresh) and not s.requeue(trained) and not s.requeue(cancelled)
+    run = s.get(fresh)
+    assert (run.status, run.worker_pid, run.started, run.device) == ("queued", None, None, "")
+    assert s.claim(os.getpid(), "cpu").id == fresh  # claimable again, first in line
+    assert not s.requeue(fresh + 100)  # no such run: nothing happens

@@ -54,6 +54,24 @@ def picked() -> None:
         st.query_params["run"] = str((added or ids)[-1])
 
 
+def devices(root, local_gpu: bool) -> tuple[bool, str]:
+    """(whether runs train on a GPU, who serves the queue — for the caption). Embedded: this machine's devices.
+    Ray: the cluster's, as its worker found them when it started."""
+    if worker.serving_backend(root) != "ray":
+        return local_gpu, "one background worker per device"
+    cluster = worker.ray_cluster(root)
+    if cluster is None:
+        return False, "the class's Ray cluster (its worker is not running yet)"
+    try:
+        gpus, machines = int(cluster.get("gpus") or 0), int(cluster.get("machines") or 0)
+    except (TypeError, ValueError):  # a damaged lock file: say what is sure
+        return False, "the class's Ray cluster"
+    where = f"{machines} machine{'s' * (machines != 1)}"
+    if gpus == 0:
+        return False, f"the class's Ray cluster: no GPU (CPUs only) on {where} when its worker started"
+    return True, f"the class's Ray cluster: {gpus} GPU{'s' * (gpus != 1)} on {where} when its worker started"
+
+
 def queue(store: RunStore, cfg, name: str, me: Identity, limits) -> int:
     """Queue ``cfg`` — or, when the same experiment is already in the store (done, queued or running), show that
     run instead of training it again — and select it. QuotaExceeded when a classroom limit refuses it."""
@@ -196,8 +214,10 @@ def live(store: RunStore, active_before: bool, me: Identity | None = None, limit
     """The run list and the run shown; refreshed every 2 s while a watched run is queued or running. Each
     refresh also heals the queue: a dead worker's run becomes interrupted, waiting runs get a worker."""
     try:
-        if store.heal().needs_worker:
-            worker.ensure_worker(store.root)
+        if store.heal().needs_worker and not worker.ensure_worker(store.root) \
+                and worker.serving_backend(store.root) == "ray":
+            st.warning("Runs wait for the class's Ray worker, which is not running: the teacher starts it with "
+                       "`python -m cnncalc worker --backend ray` (README: A class on several GPU machines).")
         runs = store.list()
     except STORE_ERRORS as err:
         st.error(f"**The run store cannot be read:** {err}")

@@ -91,6 +91,27 @@ def load_limits(data_root: str | Path | None = None) -> Limits:
         raise ValueError(f"classroom limits ({path}): {err}") from None
 
 
+BACKENDS = ("embedded", "ray")  # what executes the queued training runs (queue_backend)
+
+
+def queue_backend(data_root: str | Path | None = None) -> str:
+    """Which backend executes the queued training runs — one server setting: ``backend = "ray"`` under
+    ``[server]`` in the classroom config, or ``CNNCALC_BACKEND=ray``. "embedded" (the default, nothing to set
+    up): the app starts one worker process per device on its own machine when runs wait. "ray": the teacher runs
+    ``python -m cnncalc worker --backend ray``, which trains them on the GPUs of a Ray cluster, and the app starts
+    no worker of its own. ValueError naming the setting for anything else."""
+    path = config_path(data_root)
+    value = "embedded"
+    if path.is_file():
+        value = tomllib.loads(path.read_text()).get("server", {}).get("backend", value)
+    value = os.environ.get("CNNCALC_BACKEND", value)
+    if value not in BACKENDS:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+        raise ValueError(f"backend {shown} ({path} [server] or CNNCALC_BACKEND): choose one of "
+                         + ", ".join(BACKENDS))
+    return value
+
+
 def mib(nbytes: float) -> str:
     """Bytes as MB or GB for a sentence (binary units, as ``memory_mb`` is)."""
     gb = nbytes / 2**30

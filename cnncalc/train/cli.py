@@ -17,6 +17,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..server.limits import BACKENDS
 from .config import DEVICES, LADDER, TrainConfig, check_device, cpu_ladder, quick_config
 
 
@@ -27,44 +28,21 @@ class CommandError(Exception):
 def add_parsers(sub) -> None:
     t = sub.add_parser("train", help="train a network (CIFAR-10 lab experiments)",
                        description="Train and record the run in the run store (visible in the app).")
-    d = TrainConfig()
-    t.add_argument("--preset", default=d.preset, help="cnncalc preset (default: lab)")
-    t.add_argument("--spec", help="a text spec instead of a preset")
-    t.add_argument("--data", default=d.data, help="cifar10 | mnist | synthetic | PATH to an ImageFolder tree")
-    t.add_argument("--epochs", type=int, default=d.epochs)
-    t.add_argument("--batch-size", type=int, default=d.batch_size)
-    t.add_argument("--lr", type=float, default=d.lr)
-    t.add_argument("--device", default=d.device, help=DEVICES)
-    t.add_argument("--limit", type=int, help="examples per split (default: all)")
-    t.add_argument("--test-limit", type=int, help="test examples, when fewer than --limit (default: as --limit)")
-    t.add_argument("--max-seconds", type=float, help="time budget in seconds, data loading included: training "
-                                                     "stops in time for the final evaluation (default: none)")
-    t.add_argument("--quick", action="store_true",
-                   help="the quick CPU recipe (config.QUICK): the lab net learning CIFAR-10 in about a minute; "
-                        "options left at their defaults take the recipe's values")
-    t.add_argument("--standardize", default=d.standardize, choices=["none", "lab", "train"])
-    t.add_argument("--augment", default=d.augment, choices=["none", "cropflip", "padcrop"])
-    t.add_argument("--zca", action="store_true", help="ZCA whitening (fast pipeline)")
-    t.add_argument("--optimizer", default=d.optimizer, choices=["sgd", "adam", "adamw"])
-    t.add_argument("--momentum", type=float, default=d.momentum)
-    t.add_argument("--nesterov", action="store_true")
-    t.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    t.add_argument("--schedule", default=d.schedule, choices=["none", "exponential", "step", "cosine", "onecycle"])
-    t.add_argument("--gamma", type=float, default=d.gamma, help="ExponentialLR factor per epoch")
-    t.add_argument("--dropout", type=float, default=d.dropout, help="dropout before the last fc")
-    t.add_argument("--batchnorm", action="store_true", help="batch norm after each conv")
-    t.add_argument("--pipeline", default=d.pipeline, choices=["fast", "lab"])
-    t.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16"],
-                   help="auto: bf16 autocast on CUDA and on CPUs with AMX, else fp32")
-    t.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers (lab pipeline)")
-    t.add_argument("--seed", type=int, default=d.seed)
-    t.add_argument("--compile", action="store_true", help="torch.compile the model (GPU, long runs)")
-    t.add_argument("--graph", default=d.graph, choices=["auto", "off"],
-                   help="auto: on CUDA each training step is one CUDA graph (fast pipeline); off: eager steps")
+    add_train_options(t)
     t.add_argument("--data-dir", help="run store folder (default: $CNNCALC_DATA or ./data)")
     t.add_argument("--owner", help="record the run as this student's (default: the teacher's)")
     t.add_argument("--json", action="store_true", help="one JSON line per epoch")
     t.set_defaults(run=_train)
+    q = sub.add_parser("submit", help="queue a run for the worker (as the page does) and print its id",
+                       description="Queue a run without training it here: the server's worker — embedded, or the "
+                                   "Ray backend — trains it. The classroom quotas apply as on the page.")
+    add_train_options(q)
+    q.add_argument("--name", default="", help="the run's name in the list (default: its settings)")
+    q.add_argument("--data-dir", help="run store folder (default: $CNNCALC_DATA or ./data)")
+    q.add_argument("--owner", help="queue the run as this student's (default: the teacher's)")
+    q.add_argument("--json", action="store_true", help="one JSON object: the run, its place in the queue")
+    q.set_defaults(run=_submit)
+    d = TrainConfig()
     lad = sub.add_parser("ladder", help="run the lab's six steps one after the other and summarise them",
                          description="Each step of the lab's ladder (config.LADDER) as a run in the store, then "
                                      "a table: final and best test top-1, and the test-loss minimum.")
@@ -80,12 +58,61 @@ def add_parsers(sub) -> None:
     lad.add_argument("--json", action="store_true")
     lad.set_defaults(run=_ladder)
     _add_run_commands(sub)
-    w = sub.add_parser("worker", help="execute queued runs (started by the app)")
+    w = sub.add_parser("worker", help="execute queued runs (the embedded worker is started by the app)",
+                       description="Serve the run store's queue. embedded: one process per device on this machine "
+                                   "(the app starts it). ray: every run as a Ray actor on any machine of a Ray "
+                                   "cluster (README: A class on several GPU machines).")
     w.add_argument("--data-dir")
-    w.add_argument("--device", default="auto", help=DEVICES)
+    w.add_argument("--device", default="auto", help=DEVICES + " (ray: auto or cuda ask each run a GPU, cpu a CPU)")
     w.add_argument("--idle-exit", type=float, help="exit after this many idle seconds")
+    w.add_argument("--backend", choices=BACKENDS, help="embedded | ray (default: the server setting, backend "
+                                                       "under [server] in classroom.toml or $CNNCALC_BACKEND; "
+                                                       "else embedded)")
+    w.add_argument("--ray-address", help="ray: the cluster to join (auto, or HOST:6379; default: a local Ray)")
+    w.add_argument("--gpus-per-run", type=float, default=1.0, help="ray: GPUs each run asks for (default 1)")
+    w.add_argument("--cpus-per-run", type=float, default=1.0, help="ray: CPUs each run asks for (default 1)")
+    w.add_argument("--checkpoint-seconds", type=float, default=None,
+                   help="ray: at most one checkpoint per run per this many seconds, each crossing the network to "
+                        "the web host (default 30; 0: after every epoch)")
     w.set_defaults(run=_worker)
 
+
+def add_train_options(p) -> None:
+    """The options of a run's settings (``train`` and ``submit``): one per TrainConfig field."""
+    d = TrainConfig()
+    p.add_argument("--preset", default=d.preset, help="cnncalc preset (default: lab)")
+    p.add_argument("--spec", help="a text spec instead of a preset")
+    p.add_argument("--data", default=d.data, help="cifar10 | mnist | synthetic | PATH to an ImageFolder tree")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--device", default=d.device, help=DEVICES)
+    p.add_argument("--limit", type=int, help="examples per split (default: all)")
+    p.add_argument("--test-limit", type=int, help="test examples, when fewer than --limit (default: as --limit)")
+    p.add_argument("--max-seconds", type=float, help="time budget in seconds, data loading included: training "
+                                                     "stops in time for the final evaluation (default: none)")
+    p.add_argument("--quick", action="store_true",
+                   help="the quick CPU recipe (config.QUICK): the lab net learning CIFAR-10 in about a minute; "
+                        "options left at their defaults take the recipe's values")
+    p.add_argument("--standardize", default=d.standardize, choices=["none", "lab", "train"])
+    p.add_argument("--augment", default=d.augment, choices=["none", "cropflip", "padcrop"])
+    p.add_argument("--zca", action="store_true", help="ZCA whitening (fast pipeline)")
+    p.add_argument("--optimizer", default=d.optimizer, choices=["sgd", "adam", "adamw"])
+    p.add_argument("--momentum", type=float, default=d.momentum)
+    p.add_argument("--nesterov", action="store_true")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--schedule", default=d.schedule, choices=["none", "exponential", "step", "cosine", "onecycle"])
+    p.add_argument("--gamma", type=float, default=d.gamma, help="ExponentialLR factor per epoch")
+    p.add_argument("--dropout", type=float, default=d.dropout, help="dropout before the last fc")
+    p.add_argument("--batchnorm", action="store_true", help="batch norm after each conv")
+    p.add_argument("--pipeline", default=d.pipeline, choices=["fast", "lab"])
+    p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16"],
+                   help="auto: bf16 autocast on CUDA and on CPUs with AMX, else fp32")
+    p.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers (lab pipeline)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (GPU, long runs)")
+    p.add_argument("--graph", default=d.graph, choices=["auto", "off"],
+                   help="auto: on CUDA each training step is one CUDA graph (fast pipeline); off: eager steps")
 
 def _add_run_commands(sub) -> None:
     """runs, cancel, delete, resume: the run store from the command line, as the teacher or ``--owner``."""
@@ -236,7 +263,7 @@ def _runs(args: argparse.Namespace) -> int:
         runs = store.list()
     for r in runs:
         row = {"run": r.id, "status": r.status, "owner": r.owner_name or r.owner, "name": r.name,
-               "progress": round(r.progress, 3), "message": r.message}
+               "progress": round(r.progress, 3), "device": r.device, "phase": r.phase, "message": r.message}
         print(json.dumps(row, ensure_ascii=False) if args.json else
               f"#{r.id:<5} {r.status:11} {row['owner'][:16]:16} {r.name[:50]:50} {r.message[:70]}")
     return 0
@@ -270,19 +297,102 @@ def _act(args: argparse.Namespace) -> int:
     return _run_here(store, claimed.id, args.json)
 
 
+def _backend(root) -> str:
+    """The server's backend setting (limits.queue_backend); a bad value is a CommandError naming it."""
+    from ..server.limits import queue_backend
+    try:
+        return queue_backend(root)
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+
+
 def _worker(args: argparse.Namespace) -> int:
-    from .worker import serve
     try:
         check_device(args.device)
     except ValueError as err:
         raise CommandError(str(err)) from None
-    require_device(args.device)
     if args.idle_exit is not None and not args.idle_exit >= 0:  # NaN would compare false and serve forever
         raise CommandError(f"--idle-exit {args.idle_exit!r}: give seconds ≥ 0 (inf: never exit)")
     root = _root(args)
+    backend = args.backend or _backend(root)
+    if backend == "ray":
+        return _ray_worker(args, root)
+    if args.ray_address or args.checkpoint_seconds is not None:
+        raise CommandError("--ray-address and --checkpoint-seconds are options of the Ray backend: add --backend ray")
+    from .worker import serve
+    require_device(args.device)
     _open_store(root)  # fails here, with the folder named, rather than inside the serving loop
     with _store_errors(root):  # the worker's lock file lives in the same folder
         serve(root, args.device, args.idle_exit)
+    return 0
+
+
+def _ray_worker(args: argparse.Namespace, root) -> int:
+    """``worker --backend ray``: the devices are the cluster's, not this machine's (the web host may have no
+    GPU), so only the kind is checked: auto or cuda ask each run for GPUs, cpu for CPUs."""
+    if args.device not in ("auto", "cuda", "cpu"):
+        raise CommandError(f"--device {args.device}: with --backend ray give auto or cuda (each run asks the "
+                           "cluster for --gpus-per-run GPUs) or cpu (--cpus-per-run CPUs); Ray picks the machine")
+    try:
+        from . import ray_backend
+    except ImportError as err:
+        raise CommandError(str(err)) from None
+    try:
+        resources = ray_backend.Resources(0.0 if args.device == "cpu" else args.gpus_per_run, args.cpus_per_run)
+    except ValueError as err:
+        raise CommandError(f"--gpus-per-run/--cpus-per-run: {err}") from None
+    seconds = ray_backend.CHECKPOINT_SECONDS if args.checkpoint_seconds is None else args.checkpoint_seconds
+    if not 0 <= seconds <= 86_400:
+        raise CommandError(f"--checkpoint-seconds {seconds!r}: give seconds from 0 to 86400")
+    _open_store(root)
+    with _store_errors(root):
+        try:
+            ray_backend.serve(root, args.ray_address, resources, args.idle_exit, checkpoint_seconds=seconds)
+        except ray_backend.RayUnavailable as err:
+            raise CommandError(str(err)) from None
+    return 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    """Queue a run as the page does (the classroom quotas apply; the teacher is exempt from the per-owner count
+    only) and print its id on stdout — the place in the queue and who serves it on stderr (``--json``: one
+    object on stdout). With the embedded backend a worker is started here if none runs, as the page does."""
+    from ..server.limits import load_limits
+    from .store import QuotaExceeded, describe
+    root = _root(args)
+    backend = _backend(root)
+    try:
+        cfg = config_from_args(args)
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    if backend == "embedded":
+        require_device(cfg.device)  # this machine trains it; with Ray the cluster's machines do
+    try:
+        limits = load_limits(root)
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    who, store = _owner(args), _open_store(root)
+    name = args.name.strip()[:200] or ("quick recipe · " + describe(cfg) if args.quick else "")
+    with _store_errors(root):
+        try:
+            run_id = store.enqueue(cfg, name, who, limits)
+        except QuotaExceeded as err:
+            raise CommandError(str(err)) from None
+        started = False
+        if backend == "embedded":
+            from .worker import ensure_worker
+            started = ensure_worker(root)
+        place = store.queue_position(run_id, limits)
+    position = place.position if place else None
+    served = ("the Ray worker (python -m cnncalc worker --backend ray)" if backend == "ray" else
+              "a worker started now" if started else "the running worker")
+    if args.json:
+        print(json.dumps({"run": run_id, "status": "queued", "owner": who.name, "position": position,
+                          "backend": backend}, ensure_ascii=False))
+    else:
+        print(run_id)
+        print(f"run {run_id} queued for {who.name}" + (f", place {position} in the queue" if position else "")
+              + f"; trained by {served} — python -m cnncalc runs shows it", file=sys.stderr)
     return 0
 
 

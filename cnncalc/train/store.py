@@ -370,6 +370,23 @@ class RunStore:
             stop.set()
             thread.join(timeout=every + 1)
 
+    def requeue(self, run_id: int) -> bool:
+        """Put a running run that never started training back in the queue (the Ray backend lost its machine
+        before the run reported anything): nothing of it exists yet, so nothing is lost. True when done."""
+        with self._db(write=True) as db:
+            if db.execute("SELECT COUNT(*) FROM epochs WHERE run_id=?", (run_id,)).fetchone()[0]:
+                return False
+            cur = db.execute("UPDATE runs SET status='queued', worker_pid=NULL, heartbeat=NULL, started=NULL, "
+                             "phase='', device='', updated=? WHERE id=? AND status='running' AND cancel=0",
+                             (time.time(), run_id))
+            return cur.rowcount == 1
+
+    def set_device(self, run_id: int, device: str) -> None:
+        """Where a running run trains, once known (the Ray backend learns the machine after placing it)."""
+        with self._db() as db:
+            db.execute("UPDATE runs SET device=?, heartbeat=? WHERE id=? AND status='running'",
+                       (device, time.time(), run_id))
+
     def set_phase(self, run_id: int, phase: str) -> None:
         """What the run's trainer is doing now (engine.PHASES), shown by the page beside its progress."""
         with self._db() as db:

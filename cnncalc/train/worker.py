@@ -13,13 +13,16 @@ at most every :data:`engine.CHECKPOINT_SECONDS`, and at the end; a resumed run c
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ..server.limits import Limits, load_limits
+from ..server.limits import Limits, load_limits, queue_backend
 from .store import Health, Run, RunStore, lock_held
 
 
@@ -48,21 +51,6 @@ class _Watch:
         return bool(self.reason)
 
 
-class _Saver:
-    """``on_checkpoint`` for engine.train: the weights and, before the last epoch, the resume state (after the
-    last epoch there is nothing to resume). Writes nothing for a run that is no longer this process's."""
-
-    def __init__(self, store: RunStore, run: Run, watch: _Watch):
-        self.store, self.run, self.watch, self.epoch = store, run, watch, None
-
-    def __call__(self, epoch: int, state: dict) -> None:
-        if self.watch.reason == "lost":
-            return
-        final = epoch >= self.run.config.epochs
-        self.store.save_checkpoint(self.run.id, state["model"], None if final else epoch, None if final else state)
-        self.epoch = epoch
-
-
 class _Progress:
     """The fraction of a run done: its epochs, or — with a time budget (``max_seconds``), when further along —
     the share of the budget spent, so a run that will stop on time does not sit at 60 % and then end."""
@@ -77,6 +65,115 @@ class _Progress:
         return done
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How one call of engine.train ended, in plain values: it may cross a network (the Ray backend)."""
+    status: str                 # done | diverged | cancelled | failed
+    text: str = ""              # done: the engine's notes joined; else the error's message
+    weights: Any = None         # done: the trained model, or its state dict on the CPU (``portable``)
+
+
+def train_outcome(cfg, portable: bool = False, **hooks) -> Outcome:
+    """engine.train(cfg, **hooks) with every way it can end turned into an :class:`Outcome` — never raised: a
+    failing run is recorded for its student, not lost. ``portable``: the weights as a CPU state dict (a Ray task
+    returns them to the web host)."""
+    from .data import DataUnavailable
+    from .engine import Cancelled, Diverged, train
+    try:
+        result = train(cfg, **hooks)
+    except Diverged as err:
+        return Outcome("diverged", str(err))
+    except Cancelled as err:
+        return Outcome("cancelled", str(err))
+    except DataUnavailable as err:
+        return Outcome("failed", str(err))
+    except Exception as err:  # recorded for the user, never lost silently
+        return Outcome("failed", f"{type(err).__name__}: {err}")
+    weights = cpu_copy(result.model.state_dict()) if portable else result.model
+    return Outcome("done", "; ".join(result.notes), weights)
+
+
+def cpu_copy(value):
+    """``value`` (a capture state, a state dict) with every tensor copied to the CPU: the trainer changes its
+    live tensors as soon as it goes on, and a GPU tensor cannot leave its machine."""
+    import torch
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return type(value)((k, cpu_copy(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(cpu_copy(v) for v in value)
+    return value
+
+
+class RunReport:
+    """The run store's side of one claimed run: what its trainer reports (the engine's hooks), written to the
+    store as it comes — by the trainer's own process (:func:`execute`), or by the Ray dispatcher from the events
+    a remote trainer sends back (cnncalc.train.ray_backend). Then :meth:`conclude` records how it ended."""
+
+    def __init__(self, store: RunStore, run: Run, limits: Limits | None = None):
+        self.store, self.run = store, run
+        self.watch = _Watch(store, run.id, limits.run_minutes if limits else None)
+        self.records: list = []
+        self.checkpoint_epoch: int | None = None  # the epoch of the newest checkpoint written
+        self._progress = _Progress(run.config)
+
+    def resume_state(self) -> dict | None:
+        """The state the run continues from (None: from the start); the epochs it keeps are loaded as records
+        and those after its state's epoch dropped (trained again)."""
+        resume = self.store.load_resume_state(self.run)
+        self.records.extend(_kept_records(self.store, self.run.id, int(resume["epoch"]) if resume else 0))
+        return resume
+
+    def start(self, spec: str, shape, mean, std) -> None:
+        self.store.started(self.run.id, spec, shape, {"mean": list(mean), "std": list(std)})
+
+    def epoch(self, record) -> None:
+        self.records.append(record)
+        self.store.add_epoch(self.run.id, record)
+        self.store.beat(self.run.id, self._progress(record.epoch, 1, 1))
+
+    def progress(self, epoch: int, step: int, steps: int, loss: float | None = None) -> None:
+        self.store.beat(self.run.id, self._progress(epoch, step, steps))
+
+    def phase(self, name: str) -> None:
+        self.store.set_phase(self.run.id, name)
+
+    def checkpoint(self, epoch: int, state: dict) -> None:
+        """The weights and, before the last epoch, the resume state (after the last epoch there is nothing to
+        resume). Writes nothing for a run that is no longer this process's."""
+        if self.watch.reason == "lost":
+            return
+        final = epoch >= self.run.config.epochs
+        self.store.save_checkpoint(self.run.id, state["model"], None if final else epoch, None if final else state)
+        self.checkpoint_epoch = epoch
+
+    def hooks(self) -> dict:
+        """engine.train's keyword arguments that report to the store."""
+        return dict(on_epoch=self.epoch, on_start=self.start, on_progress=self.progress, on_phase=self.phase,
+                    on_checkpoint=self.checkpoint, should_stop=self.watch)
+
+    def conclude(self, outcome: Outcome) -> str:
+        """Record ``outcome`` and return the final status ("lost": somebody else recorded the run's end —
+        declared dead, deleted — and theirs is kept)."""
+        status, message = outcome.status, outcome.text
+        if status == "done":
+            try:
+                if self.checkpoint_epoch != self.run.config.epochs:  # resumed from the last epoch's state, or
+                    self.store.save_checkpoint(self.run.id, outcome.weights)  # stopped by its time budget
+                message = summary(self.records) + ("; " + outcome.text if outcome.text else "")
+            except Exception as err:
+                status, message = "failed", f"{type(err).__name__}: {err}"
+        elif status == "cancelled":
+            status, message = _stopped(self.watch, outcome.text, self.records)
+        if status == "lost":
+            return "lost"
+        self.store.finish(self.run.id, status, message, only_if_running=True)
+        if status in ("done", "diverged", "failed"):  # not resumable: the state is dead weight
+            self.store.discard_resume_state(self.run.id)
+        return status
+
+
 def _kept_records(store: RunStore, run_id: int, upto: int) -> list:
     """The epochs a resumed run keeps (those up to its state's epoch), as EpochRecords; later ones are dropped:
     they are trained again."""
@@ -88,58 +185,31 @@ def _kept_records(store: RunStore, run_id: int, upto: int) -> list:
 
 def execute(store: RunStore, run: Run, progress_every: int | None = None, limits: Limits | None = None,
             checkpoint_seconds: float | None = None) -> str:
-    """Run one claimed run to its end and record the outcome; returns the final status. A run with a resume
-    state continues after its epoch. ``limits``: its ``run_minutes`` stop the run ("stopped", epochs and last
-    checkpoint kept); None (the CLI, acting as the teacher): no time limit."""
-    from .data import DataUnavailable
-    from .engine import CHECKPOINT_SECONDS, Cancelled, Diverged, train
+    """Run one claimed run to its end in this process and record the outcome; returns the final status. A run
+    with a resume state continues after its epoch. ``limits``: its ``run_minutes`` stop the run ("stopped",
+    epochs and last checkpoint kept); None (the CLI, acting as the teacher): no time limit."""
+    from .engine import CHECKPOINT_SECONDS
 
-    cfg, watch = run.config, _Watch(store, run.id, limits.run_minutes if limits else None)
-    saver, records, progress = _Saver(store, run, watch), [], _Progress(cfg)
-
-    def on_epoch(record):
-        records.append(record)
-        store.add_epoch(run.id, record)
-        store.beat(run.id, progress(record.epoch, 1, 1))
-
-    def on_start(spec, shape, mean, std):
-        store.started(run.id, spec, shape, {"mean": list(mean), "std": list(std)})
-
+    report = RunReport(store, run, limits)
     with store.keep_alive(run.id):
         try:
-            resume = store.load_resume_state(run)
-            records.extend(_kept_records(store, run.id, int(resume["epoch"]) if resume else 0))
-            result = train(cfg, on_epoch=on_epoch, on_start=on_start, progress_every=progress_every,
-                           on_progress=lambda e, s, n, loss: store.beat(run.id, progress(e, s, n)),
-                           should_stop=watch, resume=resume, on_checkpoint=saver,
-                           on_phase=lambda name: store.set_phase(run.id, name),
-                           checkpoint_seconds=CHECKPOINT_SECONDS if checkpoint_seconds is None else checkpoint_seconds)
-            if saver.epoch != cfg.epochs:  # resumed from a state of the last epoch: no epoch left to train
-                store.save_checkpoint(run.id, result.model)
-            status, message = "done", summary(records) + ("; " + "; ".join(result.notes) if result.notes else "")
-        except Diverged as err:
-            status, message = "diverged", str(err)
-        except Cancelled as err:
-            status, message = _stopped(watch, err, records)
-        except DataUnavailable as err:
-            status, message = "failed", str(err)
-        except Exception as err:  # recorded for the user, never lost silently
-            status, message = "failed", f"{type(err).__name__}: {err}"
-    if status == "lost":  # someone else recorded its end (interrupted, deleted): keep theirs
-        return "lost"
-    store.finish(run.id, status, message, only_if_running=True)
-    if status in ("done", "diverged", "failed"):  # not resumable: the state is dead weight
-        store.discard_resume_state(run.id)
-    return status
+            resume = report.resume_state()
+        except Exception as err:  # an unreadable state: said on the run, never raised into the queue
+            outcome = Outcome("failed", f"its resume state cannot be read ({type(err).__name__}: {err})")
+        else:
+            outcome = train_outcome(run.config, resume=resume, progress_every=progress_every,
+                                    checkpoint_seconds=CHECKPOINT_SECONDS if checkpoint_seconds is None
+                                    else checkpoint_seconds, **report.hooks())
+    return report.conclude(outcome)
 
 
-def _stopped(watch: _Watch, err: Exception, records: list) -> tuple[str, str]:
+def _stopped(watch: _Watch, text: str, records: list) -> tuple[str, str]:
     if watch.reason == "time":
         return "stopped", (f"time limit of {watch.minutes:g} min reached after epoch {len(records)}; its epochs "
                            "and last checkpoint are kept")
     if watch.reason == "lost":
         return "lost", ""
-    return "cancelled", f"{err}; " + summary(records)
+    return "cancelled", f"{text}; " + summary(records)
 
 
 def _device_name(device: str) -> str:
@@ -197,9 +267,10 @@ def worker_running(root: str | Path, device: str = "auto") -> bool:
 
 
 def ensure_worker(root: str | Path, device: str = "auto", idle_exit: float = 600) -> bool:
-    """Start a detached worker for ``device`` unless one is running; True when one was started. Runs left
-    'running' by a dead worker are marked interrupted first, so nobody waits on them."""
-    if worker_running(root, device):
+    """Start a detached worker for ``device`` unless one is running, or unless the server's backend is Ray (the
+    teacher's ``worker --backend ray`` serves the queue; :func:`serving_backend`); True when one was started.
+    Runs left 'running' by a dead worker are marked interrupted first, so nobody waits on them."""
+    if serving_backend(root) != "embedded" or worker_running(root, device):
         return False
     RunStore(root).recover()
     log = open(Path(root) / "worker.log", "a")
@@ -207,6 +278,29 @@ def ensure_worker(root: str | Path, device: str = "auto", idle_exit: float = 600
                       "--idle-exit", str(idle_exit)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                      start_new_session=True, cwd=str(Path(__file__).resolve().parents[2]))
     return True
+
+
+def serving_backend(root: str | Path) -> str:
+    """The server's backend setting (limits.queue_backend); a bad value reads as the default, "embedded", so a
+    typo never leaves a class's runs unserved (``worker --backend`` refuses it with the setting named)."""
+    try:
+        return queue_backend(root)
+    except ValueError as err:
+        print(f"worker: {err}; using the embedded worker", file=sys.stderr, flush=True)
+        return "embedded"
+
+
+def ray_cluster(root: str | Path) -> dict | None:
+    """What the running Ray worker found when it joined its cluster — ``gpus``, ``cpus``, ``machines``,
+    ``address`` (its lock file) — or None when no Ray worker serves this store."""
+    path = lock_path(Path(root), "ray")
+    if not lock_held(path):
+        return None
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):  # written just after the lock is taken: not yet, or damaged
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def heal_queue(root: str | Path, device: str = "auto", idle_exit: float = 600) -> Health:

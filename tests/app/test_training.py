@@ -12,6 +12,8 @@ from cnncalc.train.engine import EpochRecord
 from cnncalc.train.store import RunStore
 from ui.training_form import form_values
 
+ENSURE_WORKER = worker.ensure_worker  # the real one, before the fixture replaces it
+
 from .conftest import plain
 
 PAGE = str(Path(__file__).resolve().parents[2] / "ui" / "pages" / "training.py")
@@ -273,3 +275,33 @@ def test_cpu_ladder_buttons_scale_the_step_and_full_length_restores_it(store):
     assert at.number_input(key="tr_epochs").value == LADDER[step]["epochs"]
     assert at.number_input(key="tr_limit").value == 0
 
+
+
+def test_with_the_ray_backend_the_page_starts_no_worker_and_says_who_serves(store, monkeypatch):
+    """backend = "ray": the teacher's `worker --backend ray` serves the queue; when it is not running the page
+    says so instead of starting an embedded worker on the web host."""
+    monkeypatch.setenv("CNNCALC_BACKEND", "ray")
+    monkeypatch.setattr(worker, "ensure_worker", ENSURE_WORKER)
+    launched = []
+    monkeypatch.setattr(worker.subprocess, "Popen", lambda *a, **k: launched.append(a))
+    store.enqueue(TrainConfig(data="synthetic", limit=300, epochs=1), owner="someone")
+    at = _open()
+    assert not at.exception and launched == []
+    assert any("worker --backend ray" in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+def test_with_the_ray_backend_the_caption_names_the_clusters_gpus(store, monkeypatch):
+    """The Ray worker's lock file says what it found: the page's caption and GPU-sized form follow it."""
+    import fcntl
+    import json
+    monkeypatch.setenv("CNNCALC_BACKEND", "ray")
+    with open(worker.lock_path(store.root, "ray"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        json.dump({"backend": "ray", "gpus": 4.0, "cpus": 64.0, "machines": 3}, lock)
+        lock.flush()
+        at = _open()
+        assert not at.exception
+        caption = " ".join(c.value for c in at.caption)
+        assert "the class's Ray cluster: 4 GPUs on 3 machines" in caption
+        assert not any("No GPU here" in i.value for i in at.info)  # the runs train on the cluster's GPUs
+        assert not any("worker --backend ray" in w.value for w in at.warning)  # its worker runs

@@ -8,17 +8,18 @@ from ui import budget, identity, ladder_view
 from ui import training_form as form
 from ui import training_runs as runs_view
 
-GPU, ss = torch.cuda.is_available(), st.session_state
+ss = st.session_state
 
 st.title("📈 Training")
-st.caption("Run the lab's experiments on the CIFAR-10 network, watch the loss and accuracy epoch by epoch, "
-           "compare runs. Runs go to a queue served by one background worker per device.")
 try:
     store, limits = RunStore(default_root()), budget.limits()
 except runs_view.STORE_ERRORS as err:
     st.error(f"**The run store cannot be opened:** {err}. The server's administrator should set $CNNCALC_DATA "
              "to a writable folder.")
     st.stop()
+GPU, served_by = runs_view.devices(store.root, torch.cuda.is_available())
+st.caption("Run the lab's experiments on the CIFAR-10 network, watch the loss and accuracy epoch by epoch, "
+           f"compare runs. Runs go to a queue served by {served_by}.")
 me = identity.box("your runs are yours: only you and the teacher can cancel, resume or delete them.")
 form.init(GPU)
 ss.setdefault("tr_sel", [n] if (n := runs_view.run_number(st.query_params.get("run", ""))) else [])

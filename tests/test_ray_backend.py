@@ -176,10 +176,13 @@ def test_the_classrooms_time_limit_stops_a_remote_run(served):
     assert 1 <= len(RunStore(store).epochs(run_id)) < 40
 
 
-def test_the_dispatcher_is_the_queues_worker_and_the_only_one(served):
+def test_the_dispatcher_is_the_queues_worker_and_the_only_one(served, monkeypatch):
     store, proc = served
     assert RunStore(store).heal().worker_alive  # the app sees a worker: it starts none of its own
-    assert json.loads((store / "worker-ray.lock").read_text())["pid"] == proc.pid
+    info = json.loads((store / "worker-ray.lock").read_text())
+    assert info["pid"] == proc.pid and (info["cpus"], info["slots"], info["machines"]) == (2, 1, 1)  # 2 CPUs ÷ 2
+    monkeypatch.setenv("CNNCALC_BACKEND", "ray")
+    assert worker.ray_cluster(store) == info and worker.queue_slots(store) == 1  # what the page's estimates use
     second = subprocess.run([sys.executable, "-m", "cnncalc", "worker", "--backend", "ray", "--device", "cpu",
                              "--data-dir", str(store)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0 and "another Ray worker already serves" in second.stderr

@@ -18,6 +18,7 @@ from cnncalc.train.worker import execute
 
 QUICK = TrainConfig(data="synthetic", limit=300, epochs=1, batch_size=32, lr=1e-3, optimizer="adam", device="cpu")
 ALICE, BOB, CAROL = Identity("a1", "Alice"), Identity("b2", "Bob"), Identity("c3", "Carol")
+DAN = Identity("d4", "Dan")
 
 
 def record(epoch, seconds=1.0):
@@ -232,3 +233,25 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path):
     assert store.identical(QUICK).id == done
     RunStore(tmp_path)  # opening again changes nothing
     assert store.schema_version() == 2 and json.loads(store.get(done).config.to_json())["limit"] == 300
+
+
+@pytest.mark.parametrize("slots, waits", [
+    (1, (1, 2, 3)),  # one worker: the running run's 17 s, then each run ahead adds its 17 s
+    (2, (0, 1, 1)),  # one slot idle: the first waits for nothing; the next two for the first slot to come free
+    (3, (0, 0, 1)),  # two idle slots
+])
+def test_the_wait_with_several_slots_is_the_first_slot_to_come_free(tmp_path, slots, waits):
+    """The Ray backend trains ``slots`` runs at once: each queued run, in claim order, takes the slot that comes
+    free first. Every run here is expected to take START_SECONDS + 4 epochs × 3 s = 17 s (``waits`` in units of
+    that), and the running one has barely started."""
+    store = RunStore(tmp_path)
+    measured = QUICK.replace(epochs=4)
+    _done(store, measured, CAROL, seconds=3.0)
+    running = store.enqueue(measured.replace(seed=1), owner=CAROL)
+    store.claim(os.getpid(), "cpu", running)
+    queued = [store.enqueue(measured.replace(seed=s), owner=who) for s, who in ((2, ALICE), (3, BOB), (4, DAN))]
+    places = store.queue_places(Limits(run_minutes=10), slots=slots)
+    unit = store_module.START_SECONDS + 4 * 3.0
+    assert [places[r].position for r in queued] == [1, 2, 3]
+    assert [places[r].wait_seconds for r in queued] == pytest.approx([w * unit for w in waits], abs=1.0)
+    assert all(places[r].measured for r in queued)

@@ -68,8 +68,8 @@ def devices(root, local_gpu: bool) -> tuple[bool, str]:
         return False, "the class's Ray cluster"
     where = f"{machines} machine{'s' * (machines != 1)}"
     if gpus == 0:
-        return False, f"the class's Ray cluster: no GPU (CPUs only) on {where} when its worker started"
-    return True, f"the class's Ray cluster: {gpus} GPU{'s' * (gpus != 1)} on {where} when its worker started"
+        return False, f"the class's Ray cluster: no GPU (CPUs only) on {where}"
+    return True, f"the class's Ray cluster: {gpus} GPU{'s' * (gpus != 1)} on {where}"
 
 
 def queue(store: RunStore, cfg, name: str, me: Identity, limits) -> int:
@@ -225,7 +225,7 @@ def live(store: RunStore, active_before: bool, me: Identity | None = None, limit
     if not runs:
         st.info("No runs yet: pick a ladder step above and press **Queue this run**.")
         return
-    places = store.queue_places(limits)  # once per refresh: the whole queue's order and waits
+    places = store.queue_places(limits, worker.queue_slots(store.root))  # once per refresh: order and waits
     runs_table(store, runs, me, places)
     by_id, wanted = {r.id: r for r in runs}, st.query_params.get("run", "")
     if wanted and not (run_number(wanted) in by_id):

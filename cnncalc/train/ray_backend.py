@@ -197,8 +197,8 @@ class Dispatcher:
     ended at once: the next run gets a fresh process."""
 
     def __init__(self, store: RunStore, resources: Resources, progress_every: int | None = None,
-                 checkpoint_seconds: float = CHECKPOINT_SECONDS):
-        self.store, self.resources = store, resources
+                 checkpoint_seconds: float = CHECKPOINT_SECONDS, on_size=None):
+        self.store, self.resources, self.on_size = store, resources, on_size
         self.progress_every, self.checkpoint_seconds = progress_every, checkpoint_seconds
         self.flights: dict[int, _Flight] = {}
         self.idle: list[_Actor] = []
@@ -209,7 +209,10 @@ class Dispatcher:
     # --- the queue ------------------------------------------------------------------------------
     def slots(self) -> int:
         if time.monotonic() - self._asked >= RESOURCE_SECONDS:
-            self._slots, self._asked = self.resources.slots(ray.cluster_resources()), time.monotonic()
+            cluster, before = ray.cluster_resources(), self._slots
+            self._slots, self._asked = self.resources.slots(cluster), time.monotonic()
+            if self.on_size is not None and self._slots != before:
+                self.on_size(cluster, self._slots)
             if self._slots == 0 and not self._said_full:
                 need = "GPU" if self.resources.gpus else "CPU"
                 print(f"ray worker: the cluster has no {need} for a run ({self.resources}); queued runs wait "
@@ -435,13 +438,19 @@ def serve(root: str | Path, address: str | None = None, resources: Resources = R
         return 0
     store.recover()
     cluster = connect(address)
-    machines = sum(1 for node in ray.nodes() if node.get("Alive"))
-    json.dump({"backend": "ray", "pid": os.getpid(), "address": address or "local", "gpus": cluster.get("GPU", 0),
-               "cpus": cluster.get("CPU", 0), "machines": machines}, lock)
-    lock.flush()
+
+    def announce(now: dict, slots: int) -> None:  # what the app shows and its queue estimate uses
+        machines = sum(1 for node in ray.nodes() if node.get("Alive"))
+        lock.seek(0)
+        lock.truncate()
+        json.dump({"backend": "ray", "pid": os.getpid(), "address": address or "local", "gpus": now.get("GPU", 0),
+                   "cpus": now.get("CPU", 0), "machines": machines, "slots": slots}, lock)
+        lock.flush()
+
+    announce(cluster, resources.slots(cluster))
     print(f"ray worker: serving {Path(root).resolve()} on a Ray cluster of {cluster.get('CPU', 0):g} CPUs and "
           f"{cluster.get('GPU', 0):g} GPUs ({resources})", file=sys.stderr, flush=True)
-    dispatcher = Dispatcher(store, resources, progress_every, checkpoint_seconds)
+    dispatcher = Dispatcher(store, resources, progress_every, checkpoint_seconds, on_size=announce)
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _exit_on_term) if main else None
     idle_since = time.monotonic()

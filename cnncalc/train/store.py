@@ -486,7 +486,7 @@ class RunStore:
         return self.get(run_id)
 
     # --- the queue as the page shows it ---------------------------------------------------------
-    def queue_places(self, limits: Limits | None = None) -> dict[int, QueuePlace]:
+    def queue_places(self, limits: Limits | None = None, slots: int = 1) -> dict[int, QueuePlace]:
         """Every queued run's place, in one pass (the page shows them all on each 2-second refresh): three
         small queries and a replay of :meth:`claim`'s order — each pick raises its owner's count of started
         runs, as the real claim does — so the positions are the order the worker will really take them in,
@@ -494,8 +494,9 @@ class RunStore:
 
         The wait is the time left of the worker's running run plus the expected duration of each queued run
         ahead (:func:`expected_seconds`). A run recorded by :meth:`start_external` (the CLI, the demos page)
-        trains in its own process beside the queue, so nobody waits for it. One worker is assumed (the CPU
-        server); with several the wait is shorter."""
+        trains in its own process beside the queue, so nobody waits for it. ``slots``: runs the queue trains at
+        once (1: the CPU server's one worker; the Ray backend: its cluster's room) — each queued run then waits
+        for the first slot to come free, given the runs before it (at least as many slots as runs running)."""
         now, limit_s = time.time(), 60 * (limits or Limits()).run_minutes
         with self._db() as db:
             active = db.execute("SELECT id, owner, config, status, progress, created, started, resume_epoch "
@@ -505,25 +506,30 @@ class RunStore:
             counts = {r["owner"]: r["n"] for r in db.execute(
                 "SELECT owner, COUNT(*) AS n FROM runs WHERE status != 'queued' GROUP BY owner")}
             speeds = self._speeds(db)
-        wait, measured, ahead = 0.0, True, []
+        free, measured, ahead = [], True, []  # when each slot comes free, seconds from now
         for row in active:
             cfg = read_config(row["config"])[0]
             if row["status"] != "running" or cfg is None or row["started"] == row["created"]:
                 continue  # queued, unreadable (claim fails it at once) or external: nobody waits for it
             left, known = _remaining(row, cfg, speeds, now, limit_s)
-            wait, measured = wait + left, measured and known
+            free.append(left)
+            measured = measured and known
             ahead.append(row["id"])
+        free += [0.0] * max(0, slots - len(free))  # idle slots: free now (a running run holds one slot)
+        heapq.heapify(free)
         places = {}
         for position, (row, cfg) in enumerate(_claim_order(active, counts), start=1):
+            wait = heapq.heappop(free)
             places[row["id"]] = QueuePlace(row["id"], position, tuple(ahead), wait, measured)
             seconds, known = expected_seconds(cfg, speeds, limit_s, row["resume_epoch"])
-            wait, measured = wait + seconds, measured and known
+            heapq.heappush(free, wait + seconds)
+            measured = measured and known
             ahead.append(row["id"])
         return places
 
-    def queue_position(self, run_id: int, limits: Limits | None = None) -> QueuePlace | None:
+    def queue_position(self, run_id: int, limits: Limits | None = None, slots: int = 1) -> QueuePlace | None:
         """The place of one queued run (:meth:`queue_places`); None when it is not queued."""
-        return self.queue_places(limits).get(run_id)
+        return self.queue_places(limits, slots).get(run_id)
 
     def _speeds(self, db: sqlite3.Connection) -> dict[tuple, float]:
         """Seconds per training example per epoch (evaluation included) of finished runs on this store's

@@ -291,8 +291,9 @@ def serving_backend(root: str | Path) -> str:
 
 
 def ray_cluster(root: str | Path) -> dict | None:
-    """What the running Ray worker found when it joined its cluster — ``gpus``, ``cpus``, ``machines``,
-    ``address`` (its lock file) — or None when no Ray worker serves this store."""
+    """What the running Ray worker last saw of its cluster — ``gpus``, ``cpus``, ``machines``, ``slots`` (runs at
+    once), ``address``: its lock file, rewritten when the cluster's room changes — or None when no Ray worker
+    serves this store."""
     path = lock_path(Path(root), "ray")
     if not lock_held(path):
         return None
@@ -301,6 +302,16 @@ def ray_cluster(root: str | Path) -> dict | None:
     except (OSError, ValueError):  # written just after the lock is taken: not yet, or damaged
         return {}
     return info if isinstance(info, dict) else {}
+
+
+def queue_slots(root: str | Path) -> int:
+    """Runs the queue trains at once, for the wait estimates (:meth:`RunStore.queue_places`): the Ray worker's
+    room on its cluster, as it last announced it; else 1 (each embedded worker's running run counts itself)."""
+    cluster = ray_cluster(root) if serving_backend(root) == "ray" else None
+    try:
+        return max(1, int((cluster or {}).get("slots") or 1))
+    except (TypeError, ValueError):
+        return 1
 
 
 def heal_queue(root: str | Path, device: str = "auto", idle_exit: float = 600) -> Health:

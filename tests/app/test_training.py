@@ -297,7 +297,7 @@ def test_with_the_ray_backend_the_caption_names_the_clusters_gpus(store, monkeyp
     monkeypatch.setenv("CNNCALC_BACKEND", "ray")
     with open(worker.lock_path(store.root, "ray"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        json.dump({"backend": "ray", "gpus": 4.0, "cpus": 64.0, "machines": 3}, lock)
+        json.dump({"backend": "ray", "gpus": 4.0, "cpus": 64.0, "machines": 3, "slots": 4}, lock)
         lock.flush()
         at = _open()
         assert not at.exception
@@ -305,3 +305,5 @@ def test_with_the_ray_backend_the_caption_names_the_clusters_gpus(store, monkeyp
         assert "the class's Ray cluster: 4 GPUs on 3 machines" in caption
         assert not any("No GPU here" in i.value for i in at.info)  # the runs train on the cluster's GPUs
         assert not any("worker --backend ray" in w.value for w in at.warning)  # its worker runs
+        assert worker.queue_slots(store.root) == 4  # the page's wait estimates count four runs at once
+    assert worker.queue_slots(store.root) == 1  # no Ray worker now

@@ -276,3 +276,16 @@ def test_an_unreachable_cluster_is_one_line_and_quick(tmp_path):
     out = cli(tmp_path, "worker", "--backend", "ray", "--ray-address", "127.0.0.1:1", "--device", "cpu")
     assert out.returncode == 2 and "nothing answers at 127.0.0.1:1" in out.stderr and "ray start --head" in out.stderr
     assert time.monotonic() - started < 30  # ray.init alone would wait minutes on it
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(total=st.integers(0, 512).map(lambda n: n / 4), per_run=st.sampled_from([0.25, 0.5, 1.0, 2.0, 3.0, 8.0]),
+       gpu=st.booleans())
+def test_slots_never_promise_more_than_the_cluster_has(total, per_run, gpu):
+    """slots × per run ≤ the cluster's total < (slots + 1) × per run: every slot can be placed, and no room for
+    one more run is left unused."""
+    resources = ray_backend.Resources(per_run if gpu else 0.0, 1.0 if gpu else per_run)
+    slots = resources.slots({"GPU" if gpu else "CPU": total})
+    assert slots * per_run <= total + 1e-6 and total < (slots + 1) * per_run

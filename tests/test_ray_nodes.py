@@ -90,3 +90,13 @@ def test_losing_a_machine_interrupts_its_runs_and_the_queue_waits_for_another(cl
         time.sleep(0.5)
     until(d, lambda: store.get(small).finished, 120, "the queued-again run to finish")
     assert store.get(small).status == "done" and len(store.epochs(small)) == 2
+
+
+def test_a_cpu_run_sees_no_gpu_and_a_gpu_run_only_its_own(cluster):
+    """On a machine with GPUs, an actor that reserved none must not see them (device "auto" would take one that
+    another run holds); an actor that reserved one sees that one only."""
+    cpu = ray_backend.RunActor.options(num_gpus=0, num_cpus=0.5).remote()
+    gpu = ray_backend.RunActor.options(num_gpus=1, num_cpus=0.5).remote()
+    cpu_place, gpu_place = ray.get([cpu.where.remote(), gpu.where.remote()], timeout=120)
+    assert cpu_place["visible"] == "" and cpu_place["gpus"] == [] and not cpu_place["cuda"]
+    assert gpu_place["visible"] == gpu_place["gpus"][0] and len(gpu_place["gpus"]) == 1

@@ -74,6 +74,8 @@ class RunActor:
     memory of one state, not of a backlog."""
 
     def __init__(self):
+        if not ray.get_gpu_ids():  # a CPU run: Ray leaves CUDA_VISIBLE_DEVICES unset for an actor without GPUs,
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""  # so device "auto" would take a GPU it did not reserve
         from . import engine  # noqa: F401  (torch, and torch._dynamo which torch.optim imports on first use:
         import torch._dynamo  # noqa: F401   paid while the actor starts, as the embedded worker's _preload)
         self._lock, self._stop = threading.Lock(), threading.Event()
@@ -85,7 +87,8 @@ class RunActor:
         import torch
         gpus = [str(g) for g in ray.get_gpu_ids()]
         return {"host": socket.gethostname(), "ip": ray.util.get_node_ip_address(), "pid": os.getpid(),
-                "gpus": gpus, "cuda": torch.cuda.is_available()}
+                "gpus": gpus, "cuda": torch.cuda.is_available(),
+                "visible": os.environ.get("CUDA_VISIBLE_DEVICES")}
 
     def train(self, run_id: int, config: str, resume: dict | None, progress_every: int | None,
               checkpoint_seconds: float) -> Outcome:

@@ -29,7 +29,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # ends with the browser tests: nothing of it runs beside later tests
 def app_url(tmp_path_factory):
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install -y chromium)")
@@ -60,7 +60,7 @@ def app_url(tmp_path_factory):
         proc.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # ends with the browser tests: nothing of it runs beside later tests
 def browser(app_url):
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:

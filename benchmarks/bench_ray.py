@@ -42,6 +42,9 @@ sys.path.insert(0, str(ROOT))
 from cnncalc.train.config import TrainConfig  # noqa: E402
 from cnncalc.train.store import RunStore  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from worker_check import wait_for  # noqa: E402  (the same polling helper)
+
 
 def one_round(backend: str, cfg: TrainConfig, runs: int, cpus: int, timeout: float) -> dict:
     root = Path(tempfile.mkdtemp(prefix=f"bench-{backend}-"))
@@ -72,16 +75,6 @@ def one_round(backend: str, cfg: TrainConfig, runs: int, cpus: int, timeout: flo
             "makespan_s": order[-1].updated - launched}
 
 
-def wait_for(test, timeout: float, what: str):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = test()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
 def actor_pids() -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -104,22 +97,22 @@ def faults(cfg: TrainConfig, repeats: int, cpus: int) -> dict:
     try:
         for _ in range(repeats):
             run_id = store.enqueue(cfg, owner="bench")
-            wait_for(lambda: len(store.epochs(run_id)) >= 2, 300, "two epochs")
+            wait_for("two epochs", lambda: len(store.epochs(run_id)) >= 2, 300, 0.05)
             asked = time.monotonic()
             store.cancel(run_id, "bench")
-            wait_for(lambda: store.get(run_id).finished, 60, "the cancel")
+            wait_for("the cancel", lambda: store.get(run_id).finished, 60, 0.05)
             out["cancel_s"].append(time.monotonic() - asked)
             run_id = store.enqueue(cfg, owner="bench")
-            wait_for(lambda: store.get(run_id).resume_epoch >= 2, 300, "a checkpoint")
+            wait_for("a checkpoint", lambda: store.get(run_id).resume_epoch >= 2, 300, 0.05)
             killed = time.monotonic()
             for pid in actor_pids():
                 os.kill(pid, signal.SIGKILL)
-            run = wait_for(lambda: store.get(run_id) if store.get(run_id).finished else None, 60, "the kill")
+            run = wait_for("the kill", lambda: store.get(run_id) if store.get(run_id).finished else None, 60, 0.05)
             out["kill_s"].append(time.monotonic() - killed)
             out["kept_epochs"].append((len(store.epochs(run_id)), run.resume_epoch, run.status))
             store.resume(run_id, "bench")
-            out["resumed"].append(wait_for(lambda: store.get(run_id).finished and store.get(run_id).status, 300,
-                                           "the resumed run"))
+            out["resumed"].append(wait_for("the resumed run", lambda: store.get(run_id).finished
+                                           and store.get(run_id).status, 300, 0.05))
     finally:
         proc.terminate()
         proc.wait(timeout=60)
